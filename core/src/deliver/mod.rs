@@ -1,0 +1,1 @@
+//! Destinations: file and HTTP, with outbox-driven retries.

@@ -1,0 +1,1 @@
+//! Sources: MLLP, HTTP and directory ingest.

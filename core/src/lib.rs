@@ -1,0 +1,13 @@
+//! Passerelle host runtime.
+//!
+//! The modules follow the data: [`ingest`] (MLLP, HTTP, inbox) → [`plugin`] (sandboxed adapters)
+//! → [`journal`] (durable store) → [`route`] (hot-reloaded rules) → [`deliver`] (destinations).
+//! [`config`] reads the TOML configuration; [`record`] is the common record model.
+
+pub mod config;
+pub mod deliver;
+pub mod ingest;
+pub mod journal;
+pub mod plugin;
+pub mod record;
+pub mod route;

@@ -1,0 +1,1 @@
+//! The WebAssembly sandbox that runs adapter plugins.

@@ -1,0 +1,1 @@
+//! Routing rules (hot-reloaded).
