@@ -4,6 +4,7 @@
 //! → [`journal`] (durable store) → [`route`] (hot-reloaded rules) → [`deliver`] (destinations).
 //! [`config`] reads the TOML configuration; [`record`] is the common record model.
 
+pub mod clock;
 pub mod config;
 pub mod deliver;
 pub mod ingest;

@@ -1,14 +1,36 @@
 //! # Passerelle plugin SDK
 //!
 //! Everything an adapter author needs to turn one source system's messages into records of the
-//! Passerelle common record model:
+//! Passerelle common record model (a routing envelope plus a FHIR R4 Bundle):
 //!
 //! - [`Adapter`] and [`export_adapter!`]: an adapter is a plain Rust type with an `adapt`
 //!   function; the macro exports it as a WebAssembly component implementing the
-//!   `passerelle:adapter` WIT world. The same code runs natively under `cargo test`.
+//!   `passerelle:adapter` WIT world (`wit/adapter.wit`). The same code runs natively under
+//!   `cargo test`.
+//! - [`record`]: builders for the routing envelope.
 //! - [`hl7`]: an HL7 v2 toolkit (segments, fields, components, repetitions, escapes, charsets).
 //! - [`fhir`]: typed builders for the FHIR R4 resources used by the record model.
-//! - [`record`]: the routing envelope types and helpers.
+//! - [`log`]: logging through the host.
+//!
+//! Start with `docs/plugin-guide.md` in the repository, or `passerelle plugin new NAME`.
 
+mod adapter;
+pub mod bindings;
 pub mod fhir;
 pub mod hl7;
+pub mod log;
+pub mod record;
+
+pub use adapter::{Adapter, configure, inbound_message, malformed, plugin_info};
+
+/// The WIT types of the contract (`passerelle:adapter/types`).
+pub mod types {
+    pub use crate::bindings::passerelle::adapter::types::*;
+}
+
+/// One `use` for adapter code.
+pub mod prelude {
+    pub use crate::record::RecordBuilder;
+    pub use crate::types::*;
+    pub use crate::{Adapter, configure, export_adapter, inbound_message, malformed, plugin_info};
+}

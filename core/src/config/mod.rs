@@ -1,5 +1,126 @@
 //! Configuration: `passerelle.toml`.
+//!
+//! Parsed with serde; unknown keys are errors, and every error says file, line, column and what
+//! was expected ([`TomlError`]). Relative paths resolve against the config file's folder, except
+//! file destinations' folders, which resolve against the data dir. See `docs/operations.md` for
+//! every key.
 
+mod model;
 mod source_error;
 
+pub use model::*;
 pub use source_error::{TomlError, line_col, parse_toml};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The default config path, relative to the working directory.
+pub const DEFAULT_CONFIG: &str = "config/passerelle.toml";
+
+/// A loaded configuration, with paths resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub data_dir: PathBuf,
+    pub routes: PathBuf,
+    pub journal: JournalConfig,
+    pub plugins: BTreeMap<String, PluginConfig>,
+    pub sources: BTreeMap<String, SourceConfig>,
+    pub destinations: BTreeMap<String, DestinationConfig>,
+    pub delivery: DeliveryDefaults,
+}
+
+impl Config {
+    /// Reads and checks `file`. `data_dir` overrides the configured data dir.
+    pub fn load(file: &Path, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let src = std::fs::read_to_string(file)
+            .map_err(|e| ConfigError::Read { file: file.to_path_buf(), reason: e.to_string() })?;
+        Self::parse(file, &src, data_dir)
+    }
+
+    /// Parses `src` as the content of `file`.
+    pub fn parse(file: &Path, src: &str, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let raw: RawConfig = parse_toml(file, src).map_err(|e| ConfigError::Invalid(vec![e]))?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let data_dir = match data_dir {
+            Some(d) => d.to_path_buf(),
+            None => resolve(&raw.data_dir),
+        };
+        let mut errors = Vec::new();
+        let mut err = |offset: Option<usize>, msg: String| errors.push(TomlError::at(file, src, offset, msg));
+
+        let mut plugins = BTreeMap::new();
+        for (name, p) in raw.plugins {
+            let settings_json = match serde_json::to_string(&p.settings) {
+                Ok(s) => s,
+                Err(e) => {
+                    err(None, format!("plugins.{name}.settings cannot be passed to the plugin: {e}"));
+                    continue;
+                }
+            };
+            plugins.insert(
+                name.clone(),
+                PluginConfig { path: resolve(&p.path), sha256: p.sha256, limits: p.limits, settings_json },
+            );
+        }
+        let mut sources = BTreeMap::new();
+        for (name, s) in raw.sources {
+            let plugin = s.get_ref().plugin();
+            if !plugins.contains_key(plugin) {
+                err(
+                    Some(s.span().start),
+                    format!("source {name:?} uses plugin {plugin:?}, which is not defined under [plugins]"),
+                );
+            }
+            let mut s = s.into_inner();
+            if let SourceConfig::Inbox(inbox) = &mut s {
+                inbox.dir = resolve(&inbox.dir);
+            }
+            sources.insert(name, s);
+        }
+        let mut destinations = BTreeMap::new();
+        for (name, d) in raw.destinations {
+            let mut d = d.into_inner();
+            if let DestinationConfig::File(f) = &mut d
+                && !f.dir.is_absolute()
+            {
+                f.dir = data_dir.join(&f.dir);
+            }
+            destinations.insert(name, d);
+        }
+        if !errors.is_empty() {
+            return Err(ConfigError::Invalid(errors));
+        }
+        let journal = JournalConfig {
+            path: raw.journal.path.map(|p| resolve(&p)).unwrap_or_else(|| data_dir.join("journal.db")),
+        };
+        Ok(Config {
+            file: file.to_path_buf(),
+            routes: resolve(&raw.routes),
+            data_dir,
+            journal,
+            plugins,
+            sources,
+            destinations,
+            delivery: raw.delivery,
+        })
+    }
+
+    /// Where compiled components are cached.
+    pub fn component_cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache").join("components")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {reason}", file.display())]
+    Read { file: PathBuf, reason: String },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<TomlError>),
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,61 @@
+//! `passerelle check`: validates the configuration, the routes and the plugins without
+//! starting anything. Lists every error and exits non-zero if there is one.
+
+use std::process::ExitCode;
+
+use passerelle::config::{Config, ConfigError};
+use passerelle::plugin::{Plugin, PluginEngine, PluginSpec};
+
+use super::ConfigArg;
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut errors: Vec<String> = Vec::new();
+    let config = match Config::load(&args.config.config, None) {
+        Ok(c) => c,
+        Err(ConfigError::Invalid(list)) => {
+            errors.extend(list.iter().map(ToString::to_string));
+            return Ok(report(&errors));
+        }
+        Err(e) => {
+            errors.push(e.to_string());
+            return Ok(report(&errors));
+        }
+    };
+    let destinations = config.destinations.keys().cloned().collect();
+    if let Err(e) = passerelle::route::RuleSet::load(&config.routes, &destinations) {
+        errors.push(e.to_string());
+    }
+    let engine = PluginEngine::new(Some(config.component_cache_dir()))?;
+    for (name, p) in &config.plugins {
+        let spec = PluginSpec {
+            name: name.clone(),
+            path: p.path.clone(),
+            limits: p.limits,
+            settings_json: p.settings_json.clone(),
+            sha256: p.sha256.clone(),
+        };
+        match Plugin::load(&engine, &spec) {
+            Ok(plugin) => println!("plugin {name}: {} {} ok (sha256 {})", plugin.info().name, plugin.info().version, plugin.sha256()),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Ok(report(&errors))
+}
+
+fn report(errors: &[String]) -> ExitCode {
+    if errors.is_empty() {
+        println!("configuration ok");
+        return ExitCode::SUCCESS;
+    }
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!("{} error(s)", errors.len());
+    ExitCode::FAILURE
+}

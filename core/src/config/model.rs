@@ -1,0 +1,249 @@
+//! The configuration schema (serde).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::plugin::PluginLimits;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default = "default_routes")]
+    pub routes: PathBuf,
+    #[serde(default)]
+    pub journal: RawJournal,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, RawPlugin>,
+    #[serde(default)]
+    pub sources: BTreeMap<String, Spanned<SourceConfig>>,
+    #[serde(default)]
+    pub destinations: BTreeMap<String, Spanned<DestinationConfig>>,
+    #[serde(default)]
+    pub delivery: DeliveryDefaults,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+fn default_routes() -> PathBuf {
+    PathBuf::from("routes.toml")
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJournal {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlugin {
+    pub path: PathBuf,
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub limits: PluginLimits,
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+/// A plugin, resolved.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    pub path: PathBuf,
+    /// When set, the `.wasm` must have this SHA-256.
+    pub sha256: Option<String>,
+    pub limits: PluginLimits,
+    /// The `settings` table as JSON, handed to the plugin's `configure`.
+    pub settings_json: String,
+}
+
+/// A source: where messages come in, and which plugin adapts them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SourceConfig {
+    Mllp(MllpSource),
+    Http(HttpSource),
+    Inbox(InboxSource),
+}
+
+impl SourceConfig {
+    /// The keys every source has: plugin, content type, charset.
+    fn common(&self) -> (&str, Option<&str>, Option<&str>) {
+        match self {
+            SourceConfig::Mllp(s) => (&s.plugin, s.content_type.as_deref(), s.charset.as_deref()),
+            SourceConfig::Http(s) => (&s.plugin, s.content_type.as_deref(), s.charset.as_deref()),
+            SourceConfig::Inbox(s) => (&s.plugin, s.content_type.as_deref(), s.charset.as_deref()),
+        }
+    }
+
+    /// The plugin that adapts this source's messages.
+    pub fn plugin(&self) -> &str {
+        self.common().0
+    }
+
+    /// Charset to assume when the format does not say (e.g. `ISO-8859-1`).
+    pub fn charset(&self) -> Option<&str> {
+        self.common().2
+    }
+
+    /// Content type handed to the plugin (default per source type).
+    pub fn content_type(&self) -> &str {
+        self.common().1.unwrap_or(match self {
+            SourceConfig::Mllp(_) => "x-application/hl7-v2+er7",
+            SourceConfig::Http(_) | SourceConfig::Inbox(_) => "application/octet-stream",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MllpSource {
+    pub plugin: String,
+    pub content_type: Option<String>,
+    pub charset: Option<String>,
+    pub listen: String,
+    /// Largest accepted frame; a larger one is rejected and the connection closed.
+    #[serde(default = "default_max_frame")]
+    pub max_frame_bytes: usize,
+    /// A connection idle this long is closed.
+    #[serde(default = "default_idle")]
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once on this listener.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_frame() -> usize {
+    16 * 1024 * 1024
+}
+fn default_idle() -> u64 {
+    300
+}
+fn default_max_connections() -> usize {
+    1024
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSource {
+    pub plugin: String,
+    pub content_type: Option<String>,
+    pub charset: Option<String>,
+    pub listen: String,
+    /// URL path that accepts POSTs (default `/`).
+    #[serde(default = "default_http_path")]
+    pub path: String,
+    #[serde(default = "default_max_frame")]
+    pub max_body_bytes: usize,
+}
+
+fn default_http_path() -> String {
+    "/".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxSource {
+    pub plugin: String,
+    pub content_type: Option<String>,
+    pub charset: Option<String>,
+    pub dir: PathBuf,
+    /// A file whose size has not changed for this long is taken as complete.
+    #[serde(default = "default_settle")]
+    pub settle_ms: u64,
+    /// Only files whose name ends with one of these (case-insensitive); empty = all files.
+    #[serde(default)]
+    pub extensions: Vec<String>,
+}
+
+fn default_settle() -> u64 {
+    500
+}
+
+/// A destination.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum DestinationConfig {
+    File(FileDestination),
+    Http(HttpDestination),
+}
+
+impl DestinationConfig {
+    /// The destination's own retry policy, if it overrides the defaults.
+    pub fn retry(&self) -> Option<RetryPolicy> {
+        match self {
+            DestinationConfig::File(d) => d.retry,
+            DestinationConfig::Http(d) => d.retry,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDestination {
+    /// Overrides `[delivery.retry]` for this destination.
+    pub retry: Option<RetryPolicy>,
+    /// Folder for the records (relative: under the data dir).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpDestination {
+    /// Overrides `[delivery.retry]` for this destination.
+    pub retry: Option<RetryPolicy>,
+    pub url: String,
+    /// `fhir-transaction`: POST the Bundle, as a transaction, to a FHIR server base URL;
+    /// `webhook`: POST the whole record (envelope + bundle) to the URL.
+    #[serde(default)]
+    pub mode: HttpMode,
+    #[serde(default = "default_http_timeout")]
+    pub timeout_ms: u64,
+    /// Extra headers (e.g. `Authorization`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn default_http_timeout() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpMode {
+    #[default]
+    FhirTransaction,
+    Webhook,
+}
+
+/// Retries: exponential backoff with jitter, then dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 20, initial_backoff_ms: 200, max_backoff_ms: 60_000 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryDefaults {
+    pub retry: RetryPolicy,
+}

@@ -1,0 +1,109 @@
+use super::*;
+
+const GOOD: &str = r#"
+data_dir = "../data"
+routes = "routes.toml"
+
+[plugins.lab]
+path = "../plugins/lab.wasm"
+[plugins.lab.limits]
+memory_mib = 32
+[plugins.lab.settings]
+default_offset = "+01:00"
+codes = { GLU = "2345-7" }
+
+[sources.lab-mllp]
+type = "mllp"
+listen = "127.0.0.1:2575"
+plugin = "lab"
+
+[sources.inbox]
+type = "inbox"
+dir = "inbox"
+plugin = "lab"
+charset = "ISO-8859-1"
+
+[destinations.out]
+type = "file"
+dir = "out"
+
+[destinations.hook]
+type = "http"
+url = "http://127.0.0.1:9/hook"
+mode = "webhook"
+retry = { max_attempts = 3 }
+"#;
+
+#[test]
+fn paths_resolve_against_the_config_folder_and_data_dir() {
+    let c = Config::parse(Path::new("/etc/p/passerelle.toml"), GOOD, None).unwrap();
+    assert_eq!(c.data_dir, PathBuf::from("/etc/p/../data"));
+    assert_eq!(c.routes, PathBuf::from("/etc/p/routes.toml"));
+    assert_eq!(c.plugins["lab"].path, PathBuf::from("/etc/p/../plugins/lab.wasm"));
+    assert_eq!(c.plugins["lab"].limits.memory_mib, 32);
+    assert_eq!(c.plugins["lab"].limits.timeout_ms, crate::plugin::PluginLimits::default().timeout_ms);
+    assert!(c.plugins["lab"].settings_json.contains(r#""GLU":"2345-7""#));
+    assert_eq!(c.journal.path, PathBuf::from("/etc/p/../data/journal.db"));
+    match &c.sources["inbox"] {
+        SourceConfig::Inbox(i) => assert_eq!(i.dir, PathBuf::from("/etc/p/inbox")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.sources["inbox"].charset(), Some("ISO-8859-1"));
+    match &c.destinations["out"] {
+        DestinationConfig::File(f) => assert_eq!(f.dir, PathBuf::from("/etc/p/../data/out")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.destinations["hook"].retry().unwrap().max_attempts, 3);
+}
+
+#[test]
+fn data_dir_flag_overrides() {
+    let c = Config::parse(Path::new("p.toml"), GOOD, Some(Path::new("/tmp/d"))).unwrap();
+    assert_eq!(c.journal.path, PathBuf::from("/tmp/d/journal.db"));
+}
+
+fn first_error(src: &str) -> TomlError {
+    match Config::parse(Path::new("c.toml"), src, None) {
+        Err(ConfigError::Invalid(mut e)) => e.remove(0),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_key_is_an_error_with_position() {
+    let e = first_error("data_dir = \"d\"\nbogus = 1\n");
+    assert_eq!((e.line, e.column), (2, 1), "{e}");
+    assert!(e.message.contains("bogus"), "{e}");
+}
+
+#[test]
+fn unknown_key_inside_a_source_is_an_error() {
+    let src = GOOD.replace("listen = \"127.0.0.1:2575\"", "listen = \"127.0.0.1:2575\"\nlisten_port = 3");
+    let e = first_error(&src);
+    assert!(e.message.contains("listen_port"), "{e}");
+    assert!(e.line > 0);
+}
+
+#[test]
+fn wrong_type_names_what_was_expected() {
+    let src = GOOD.replace("memory_mib = 32", "memory_mib = \"lots\"");
+    let e = first_error(&src);
+    assert!(e.message.contains("integer") || e.message.contains("u32"), "{e}");
+    assert_eq!(e.line, 8, "{e}");
+}
+
+#[test]
+fn source_with_undefined_plugin_is_reported_at_the_source() {
+    let src = GOOD.replace("dir = \"inbox\"\nplugin = \"lab\"", "dir = \"inbox\"\nplugin = \"nope\"");
+    let e = first_error(&src);
+    assert!(e.message.contains("\"nope\""), "{e}");
+    assert!(e.line >= 17, "{e}");
+}
+
+#[test]
+fn example_config_parses() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/passerelle.toml"));
+    let c = Config::load(path, None).unwrap();
+    assert!(c.plugins.contains_key("hl7v2-lab"));
+    assert!(matches!(c.sources.get("lab-mllp"), Some(SourceConfig::Mllp(m)) if m.listen == "127.0.0.1:2575"));
+}

@@ -1,0 +1,178 @@
+//! Hostile adapters are stopped within their bounds with a clear error, and the next message
+//! through a good adapter succeeds.
+
+use std::time::{Duration, Instant};
+
+use passerelle::plugin::{Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, TrapCause};
+use passerelle_tests::wasm;
+
+fn limits() -> PluginLimits {
+    PluginLimits { memory_mib: 64, timeout_ms: 300, ..PluginLimits::default() }
+}
+
+fn hostile(engine: &PluginEngine, mode: &str, limits: PluginLimits) -> Plugin {
+    let spec = PluginSpec {
+        name: format!("hostile-{mode}"),
+        path: wasm("hostile"),
+        limits,
+        settings_json: format!(r#"{{"mode":"{mode}"}}"#),
+        sha256: None,
+    };
+    Plugin::load(engine, &spec).unwrap_or_else(|e| panic!("loading hostile {mode}: {e}"))
+}
+
+fn message(text: &str) -> Inbound {
+    Inbound {
+        payload: text.as_bytes().to_vec(),
+        content_type: "text/plain".into(),
+        source: "test".into(),
+        received_at: "2026-01-01T00:00:00.000Z".into(),
+        charset: None,
+    }
+}
+
+/// Runs `mode` once, returns its error and how long it took; then checks that a good plugin on
+/// the same engine, and the same hostile plugin's next instance, still work.
+fn contained(mode: &str, limits: PluginLimits) -> (PluginError, Duration) {
+    let engine = PluginEngine::new(None).unwrap();
+    let bad = hostile(&engine, mode, limits);
+    let good = hostile(&engine, "good", PluginLimits::default());
+    let t = Instant::now();
+    let err = bad.adapt(&message("m1")).expect_err("a hostile call must fail");
+    let took = t.elapsed();
+    let ok = good.adapt(&message("m2")).expect("the good plugin works after a hostile call");
+    assert_eq!(ok.records.len(), 1);
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("hostile-{mode}")), "error names the plugin: {msg}");
+    (err, took)
+}
+
+#[test]
+fn infinite_loop_is_stopped_by_the_time_cap() {
+    let (err, took) = contained("loop", limits());
+    assert!(matches!(err, PluginError::Trap { cause: TrapCause::Timeout, .. }), "{err}");
+    assert!(err.to_string().contains("time limit"), "{err}");
+    assert!(took >= Duration::from_millis(300), "stopped before its cap: {took:?}");
+    assert!(took < Duration::from_secs(3), "stopped long after its cap: {took:?}");
+}
+
+#[test]
+fn memory_bomb_is_stopped_by_the_memory_cap() {
+    let (err, _) = contained("memory", limits());
+    assert!(matches!(err, PluginError::Trap { cause: TrapCause::MemoryLimit, .. }), "{err}");
+}
+
+#[test]
+fn deep_recursion_is_stopped() {
+    let (err, _) = contained("recursion", limits());
+    assert!(
+        matches!(err, PluginError::Trap { cause: TrapCause::MemoryLimit | TrapCause::StackOverflow, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn panic_is_contained() {
+    let (err, _) = contained("panic", limits());
+    assert!(matches!(err, PluginError::Trap { cause: TrapCause::Panic, .. }), "{err}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+}
+
+#[test]
+fn file_read_is_denied() {
+    let (err, _) = contained("file", limits());
+    let msg = err.to_string();
+    assert!(msg.contains("file read denied"), "the plugin could read a file: {msg}");
+}
+
+#[test]
+fn socket_open_is_denied() {
+    let (err, _) = contained("socket", limits());
+    let msg = err.to_string();
+    assert!(msg.contains("socket denied"), "the plugin could open a socket: {msg}");
+}
+
+#[test]
+fn hundred_megabytes_of_output_are_refused() {
+    // With room to build it, the output cap refuses it; with the default memory cap, the
+    // plugin cannot even build it.
+    let roomy = PluginLimits { memory_mib: 512, max_output_mib: 16, ..limits() };
+    let (err, _) = contained("big-output", PluginLimits { timeout_ms: 5_000, ..roomy });
+    assert!(matches!(err, PluginError::InvalidOutput { .. }), "{err}");
+    assert!(err.to_string().contains("limit of 16 MiB"), "{err}");
+    let (err, _) = contained("big-output", limits());
+    assert!(matches!(err, PluginError::Trap { cause: TrapCause::MemoryLimit, .. }), "{err}");
+}
+
+#[test]
+fn plugins_have_no_clock() {
+    let engine = PluginEngine::new(None).unwrap();
+    let p = hostile(&engine, "clock", limits());
+    let out = p.adapt(&message("x")).unwrap();
+    assert_eq!(out.source_message_id, "clock=0", "the wall clock is frozen at the epoch");
+}
+
+#[test]
+fn trapped_instance_is_replaced() {
+    let engine = PluginEngine::new(None).unwrap();
+    let p = hostile(&engine, "panic", limits());
+    for _ in 0..3 {
+        assert!(matches!(p.adapt(&message("x")), Err(PluginError::Trap { .. })));
+    }
+    assert_eq!(p.trap_count(), 3);
+}
+
+#[test]
+fn invalid_output_is_refused() {
+    let engine = PluginEngine::new(None).unwrap();
+    for (mode, expected) in [
+        ("bad-bundle", "not valid JSON"),
+        ("no-patient", "no patient identity"),
+        ("bad-ins", "valid 2-digit key"),
+        ("many-records", "more than the limit of 10000"),
+    ] {
+        let p = hostile(&engine, mode, PluginLimits { memory_mib: 512, timeout_ms: 10_000, ..limits() });
+        let err = p.adapt(&message("x")).expect_err(mode);
+        assert!(matches!(err, PluginError::InvalidOutput { .. }), "{mode}: {err}");
+        assert!(err.to_string().contains(expected), "{mode}: {err}");
+    }
+}
+
+#[test]
+fn adapter_rejection_is_typed() {
+    let engine = PluginEngine::new(None).unwrap();
+    let p = hostile(&engine, "good", limits());
+    let err = p.adapt(&message("bad input")).unwrap_err();
+    assert!(err.is_rejection());
+    assert!(err.to_string().contains("malformed input at line 1"), "{err}");
+}
+
+#[test]
+fn pinned_sha256_mismatch_is_refused() {
+    let engine = PluginEngine::new(None).unwrap();
+    let spec = PluginSpec {
+        name: "pinned".into(),
+        path: wasm("hostile"),
+        limits: limits(),
+        settings_json: "{}".into(),
+        sha256: Some("00".repeat(32)),
+    };
+    let err = Plugin::load(&engine, &spec).err().expect("a wrong pin must refuse the plugin");
+    assert!(err.to_string().contains("pins"), "{err}");
+}
+
+#[test]
+fn compiled_components_are_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = PluginEngine::new(Some(dir.path().to_path_buf())).unwrap();
+    let _ = hostile(&engine, "good", limits());
+    let cached: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(cached.len(), 1, "one .cwasm per component");
+    let t = Instant::now();
+    let engine2 = PluginEngine::new(Some(dir.path().to_path_buf())).unwrap();
+    let p = hostile(&engine2, "good", limits());
+    assert!(p.adapt(&message("m")).is_ok());
+    // Not a timing assertion on speed: just that the second load reused the file.
+    let _ = t.elapsed();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -1,0 +1,57 @@
+//! Helpers shared by the end-to-end tests: where things are, and how to start them.
+//!
+//! The plugins must be built first (`scripts/build-plugins.sh`, which the README's test command
+//! runs); a missing `.wasm` fails the test with that instruction.
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// `../shared/samples` next to the checkout.
+pub fn samples() -> PathBuf {
+    repo().join("../shared/samples")
+}
+
+/// The cargo target dir (honours CARGO_TARGET_DIR).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"))
+}
+
+/// A built plugin component, by crate name (`hl7v2-lab` → `hl7v2_lab.wasm`).
+pub fn wasm(crate_name: &str) -> PathBuf {
+    let path = target_dir().join("wasm32-wasip2/plugin").join(format!("{}.wasm", crate_name.replace('-', "_")));
+    assert!(path.exists(), "{} is missing: run scripts/build-plugins.sh first", path.display());
+    path
+}
+
+/// The `passerelle` binary next to the running test executable's profile dir.
+pub fn passerelle_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/e2e-xxxx → target/<profile>/passerelle
+    let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let bin = profile_dir.join("passerelle");
+    assert!(bin.exists(), "{} is missing: build it with `cargo build -p passerelle`", bin.display());
+    bin
+}
+
+/// Every file under `dir` (recursively) whose name ends with one of `exts`.
+pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if exts.iter().any(|x| p.to_string_lossy().ends_with(x)) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
