@@ -12,3 +12,4 @@ pub mod journal;
 pub mod plugin;
 pub mod record;
 pub mod route;
+pub mod topology;

@@ -1,10 +1,10 @@
 //! Per-plugin resource bounds.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Bounds applied to every instance of a plugin. Defaults suit lab messages and CDA documents
 /// of a few megabytes; operators raise them per plugin in `passerelle.toml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginLimits {
     /// Linear memory cap of one instance, in MiB.

@@ -13,6 +13,7 @@ mod error;
 mod host;
 mod limits;
 pub mod output;
+mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -27,6 +28,7 @@ pub use engine::PluginEngine;
 pub use error::{PluginError, Rejection, TrapCause};
 pub use limits::PluginLimits;
 pub use output::AdaptOutput;
+pub use registry::{PluginRegistry, PluginStatus, PluginWatcher};
 
 use bindings::types;
 use bindings::{Adapter, AdapterPre};

@@ -28,8 +28,15 @@ impl Adapter for Hostile {
     }
 
     fn adapt(&self, message: &InboundMessage) -> Result<Adapted, AdaptError> {
+        // The message id: MSH-10 for an HL7 message, else the whole (short) payload.
+        let text = String::from_utf8_lossy(&message.payload);
+        let id = if text.starts_with("MSH") {
+            text.lines().next().and_then(|l| l.split('|').nth(9)).unwrap_or("").to_string()
+        } else {
+            text.trim().chars().take(64).collect()
+        };
         let good = |n: usize| Adapted {
-            source_message_id: Some(String::from_utf8_lossy(&message.payload).trim().to_string()),
+            source_message_id: Some(id.clone()),
             message_type: None,
             records: (0..n).map(|_| record(BUNDLE.to_string())).collect(),
         };
@@ -98,7 +105,7 @@ impl Adapter for Hostile {
                 Ok(Adapted { source_message_id: Some(format!("clock={now}")), message_type: None, records: vec![] })
             }
             _ => {
-                if message.payload.starts_with(b"bad") {
+                if message.payload.starts_with(b"bad") || text.contains("REJECT") {
                     return Err(malformed("line 1", "payload starts with 'bad'"));
                 }
                 Ok(good(1))
