@@ -66,7 +66,11 @@ pub trait Adapter: Sized + 'static {
 /// assert!(configure::<A>("not json").is_err());
 /// ```
 pub fn configure<A: Adapter>(settings_json: &str) -> Result<A, String> {
-    let json = if settings_json.trim().is_empty() { "{}" } else { settings_json };
+    let json = if settings_json.trim().is_empty() {
+        "{}"
+    } else {
+        settings_json
+    };
     let settings: A::Settings = match serde_json::from_str(json) {
         Ok(s) => s,
         // `()` settings: accept an empty table.
@@ -83,7 +87,12 @@ pub fn configure<A: Adapter>(settings_json: &str) -> Result<A, String> {
 /// let info = plugin_info("hl7v2-lab", "1.0.0", &["x-application/hl7-v2+er7"], &["ORU^R01"]);
 /// assert_eq!(info.message_types, vec!["ORU^R01".to_string()]);
 /// ```
-pub fn plugin_info(name: &str, version: &str, content_types: &[&str], message_types: &[&str]) -> PluginInfo {
+pub fn plugin_info(
+    name: &str,
+    version: &str,
+    content_types: &[&str],
+    message_types: &[&str],
+) -> PluginInfo {
     PluginInfo {
         name: name.to_string(),
         version: version.to_string(),
@@ -100,7 +109,10 @@ pub fn plugin_info(name: &str, version: &str, content_types: &[&str], message_ty
 /// assert!(matches!(e, AdaptError::Malformed(m) if m.location == "PID-3"));
 /// ```
 pub fn malformed(location: impl Into<String>, reason: impl Into<String>) -> AdaptError {
-    AdaptError::Malformed(MalformedInput { location: location.into(), reason: reason.into() })
+    AdaptError::Malformed(MalformedInput {
+        location: location.into(),
+        reason: reason.into(),
+    })
 }
 
 /// An [`InboundMessage`] for native tests, received now-ish (a fixed time, as plugins have no clock).

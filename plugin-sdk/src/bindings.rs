@@ -1,3 +1,4 @@
+#![allow(clippy::too_many_arguments)] // generated code
 //! Bindings generated from `wit/adapter.wit` (the `passerelle:adapter` world).
 //!
 //! Adapter authors rarely use this module directly: [`crate::Adapter`] and

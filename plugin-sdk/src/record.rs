@@ -15,8 +15,8 @@
 //! ```
 
 use crate::types::{
-    Coding, Confidentiality, ConfidentialityLevel, Identifier, Ins, InsKind, PatientIdentity, Record,
-    RecordKind, RecordStatus, VisibilityFlag,
+    Coding, Confidentiality, ConfidentialityLevel, Identifier, Ins, InsKind, PatientIdentity,
+    Record, RecordKind, RecordStatus, VisibilityFlag,
 };
 
 /// Builder for a [`Record`]: set the envelope fields, then [`RecordBuilder::build`] with the
@@ -42,23 +42,35 @@ impl RecordBuilder {
     pub fn new(kind: RecordKind) -> Self {
         RecordBuilder {
             kind,
-            patient: PatientIdentity { ins: None, local_ids: Vec::new() },
+            patient: PatientIdentity {
+                ins: None,
+                local_ids: Vec::new(),
+            },
             event_time: None,
             status: RecordStatus::Final,
-            confidentiality: Confidentiality { level: ConfidentialityLevel::Normal, flags: Vec::new() },
+            confidentiality: Confidentiality {
+                level: ConfidentialityLevel::Normal,
+                flags: Vec::new(),
+            },
             codes: Vec::new(),
         }
     }
 
     /// Sets the patient's INS (15 characters: matricule + key).
     pub fn ins(mut self, kind: InsKind, value: impl Into<String>) -> Self {
-        self.patient.ins = Some(Ins { kind, value: value.into() });
+        self.patient.ins = Some(Ins {
+            kind,
+            value: value.into(),
+        });
         self
     }
 
     /// Adds a local patient identifier (IPP...).
     pub fn local_id(mut self, system: impl Into<String>, value: impl Into<String>) -> Self {
-        self.patient.local_ids.push(Identifier { system: system.into(), value: value.into() });
+        self.patient.local_ids.push(Identifier {
+            system: system.into(),
+            value: value.into(),
+        });
         self
     }
 
