@@ -28,9 +28,14 @@ pub mod types {
     pub use crate::bindings::passerelle::adapter::types::*;
 }
 
-/// One `use` for adapter code.
+/// One `use` for adapter code. It leaves out the WIT `Coding` and `Identifier` (reach them
+/// through [`types`]) so that it can be glob-imported next to [`fhir`], whose datatypes share
+/// those names.
 pub mod prelude {
     pub use crate::record::RecordBuilder;
-    pub use crate::types::*;
+    pub use crate::types::{
+        AdaptError, Adapted, ConfidentialityLevel, InboundMessage, InsKind, MalformedInput,
+        PatientIdentity, PluginInfo, Record, RecordKind, RecordStatus, VisibilityFlag,
+    };
     pub use crate::{Adapter, configure, export_adapter, inbound_message, malformed, plugin_info};
 }
