@@ -1,7 +1,13 @@
-//! `passerelle run`: the daemon.
+//! `passerelle run`: the daemon. SIGTERM or Ctrl-C: stop accepting, finish in-flight work,
+//! flush, exit 0. SIGHUP: re-read the routes and plugin files at once (they are also watched).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use passerelle::config::Config;
+use passerelle::topology::Topology;
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::ConfigArg;
 
@@ -12,8 +18,43 @@ pub struct RunArgs {
     /// Where the journal, the component cache and file outputs go (overrides `data_dir`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
-pub fn run(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the daemon is being wired up")
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config.config, args.data_dir.as_deref())?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("passerelle");
+    if let Some(n) = args.workers {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = builder.build().context("starting the tokio runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let topology = Topology::start(&config).await?;
+    if let Some(sources) = &topology.sources {
+        for s in sources.list() {
+            tracing::info!(source = %s.name, kind = ?s.kind, at = %s.endpoint, "source ready");
+        }
+    }
+    tracing::info!(config = %config.file.display(), data_dir = %config.data_dir.display(), "passerelle ready");
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => topology.reload(),
+        }
+    }
+    tracing::info!("shutting down");
+    topology.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
 }

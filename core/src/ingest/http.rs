@@ -1,0 +1,308 @@
+//! HTTP ingest: `POST <path>` with the message as the body (hyper 1, HTTP/1.1).
+//!
+//! | request | response |
+//! |---|---|
+//! | `POST <path>`, stored and adapted | `202 {"message_id": N, "records": R, "duplicates": D}` |
+//! | `POST <path>`, rejected by the plugin (stored as failed) | `422 {"message_id": N, "error": "…", "location": "…"}` (`location` for malformed input) |
+//! | `POST <path>`, body over `max_body_bytes` | `413 {"error": "…"}`, refused from `Content-Length` before reading, else as soon as the cap is passed; the connection is closed |
+//! | `POST <path>`, journal error (nothing stored) | `503 {"error": "…"}` with `Retry-After: 1` |
+//! | `GET /health` | `200 {"status": "ok"}` (liveness) |
+//! | another method on `<path>` (or on `/health`) | `405` with `Allow` |
+//! | any other path | `404` |
+//!
+//! Every error body is JSON `{"error": "…"}`. The response is sent only after
+//! [`Pipeline::ingest`] returns, i.e. after the journal commit. Headers must arrive within
+//! 30 s. Shutdown: stop accepting, let the requests in progress finish (hyper's graceful
+//! shutdown on each connection), then close.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::config::HttpSource;
+use crate::ingest::stopped;
+use crate::plugin::{PluginError, Rejection};
+use crate::topology::{Ingested, Pipeline, SourceCtx};
+
+/// The liveness path.
+pub const HEALTH_PATH: &str = "/health";
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A bound HTTP listener, not yet accepting.
+#[derive(Debug)]
+pub struct HttpListener {
+    ctx: SourceCtx,
+    listener: TcpListener,
+    addr: SocketAddr,
+    path: String,
+    max_body: usize,
+}
+
+struct Shared {
+    ctx: SourceCtx,
+    pipeline: Arc<Pipeline>,
+    path: String,
+    max_body: usize,
+}
+
+impl HttpListener {
+    /// Binds `config.listen`. Must be called from within a tokio runtime.
+    pub fn bind(ctx: SourceCtx, config: &HttpSource) -> anyhow::Result<Self> {
+        let std_listener = std::net::TcpListener::bind(&config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        std_listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(std_listener)?;
+        let addr = listener.local_addr()?;
+        let path = if config.path.starts_with('/') {
+            config.path.clone()
+        } else {
+            format!("/{}", config.path)
+        };
+        Ok(HttpListener {
+            ctx,
+            listener,
+            addr,
+            path,
+            max_body: config.max_body_bytes,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts serving; the task ends after the shutdown signal, once every connection has
+    /// finished its request in progress.
+    pub fn spawn(self, pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(self.run(pipeline, shutdown))
+    }
+
+    async fn run(self, pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+        let HttpListener {
+            ctx,
+            listener,
+            addr,
+            path,
+            max_body,
+        } = self;
+        let shared = Arc::new(Shared {
+            ctx,
+            pipeline,
+            path,
+            max_body,
+        });
+        let source = shared.ctx.name.clone();
+        let mut connections = JoinSet::new();
+        tracing::info!(source = %source, listen = %addr, path = %shared.path, "HTTP listener accepting");
+        loop {
+            tokio::select! {
+                biased;
+                _ = stopped(&mut shutdown) => break,
+                Some(done) = connections.join_next(), if !connections.is_empty() => reap(&source, done),
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        connections.spawn(serve(shared.clone(), stream, peer, shutdown.clone()));
+                    }
+                    Err(e) => {
+                        tracing::warn!(source = %source, error = %e, "HTTP: accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        tracing::info!(source = %source, open = connections.len(), "HTTP listener stopped accepting; finishing open connections");
+        while let Some(done) = connections.join_next().await {
+            reap(&source, done);
+        }
+        tracing::info!(source = %source, "HTTP listener stopped");
+    }
+}
+
+fn reap(source: &str, done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(source = %source, error = %e, "HTTP connection task failed");
+    }
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let source = shared.ctx.name.clone();
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(route(&shared, peer, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stopped(&mut shutdown) => {
+            // Finish the request in progress (if any), then close.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(source = %source, peer = %peer, error = %e, "HTTP connection error");
+    }
+}
+
+async fn route(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if path == shared.path {
+        if req.method() == Method::POST {
+            return ingest(shared, peer, req).await;
+        }
+        if path == HEALTH_PATH && matches!(*req.method(), Method::GET | Method::HEAD) {
+            return health();
+        }
+        let allow = if path == HEALTH_PATH {
+            "GET, HEAD, POST"
+        } else {
+            "POST"
+        };
+        return method_not_allowed(allow);
+    }
+    if path == HEALTH_PATH {
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            return health();
+        }
+        return method_not_allowed("GET, HEAD");
+    }
+    error(StatusCode::NOT_FOUND, "not found")
+}
+
+async fn ingest(
+    shared: &Shared,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let source = shared.ctx.name.as_str();
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > shared.max_body as u64) {
+        tracing::warn!(source, peer = %peer, length = declared, limit = shared.max_body, "HTTP body too large (Content-Length); refused");
+        return too_large(shared.max_body);
+    }
+    let body = match Limited::new(req.into_body(), shared.max_body)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            tracing::warn!(source, peer = %peer, limit = shared.max_body, "HTTP body too large; refused");
+            return too_large(shared.max_body);
+        }
+        Err(e) => {
+            tracing::debug!(source, peer = %peer, error = %e, "cannot read the HTTP body");
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the request body: {e}"),
+            );
+        }
+    };
+    match shared
+        .pipeline
+        .ingest(&shared.ctx, body.to_vec(), Some(peer.to_string()))
+        .await
+    {
+        Ok(Ingested::Accepted {
+            receipt, records, ..
+        }) => {
+            tracing::debug!(source, peer = %peer, message_id = %receipt.message_id, records, "HTTP message accepted");
+            json_response(
+                StatusCode::ACCEPTED,
+                json!({
+                    "message_id": receipt.message_id.0,
+                    "records": records,
+                    "duplicates": receipt.duplicate_records,
+                }),
+            )
+        }
+        Ok(Ingested::Rejected { message_id, error }) => {
+            tracing::info!(source, peer = %peer, message_id = %message_id, "HTTP message rejected by the plugin; answering 422");
+            let mut body = json!({ "message_id": message_id.0, "error": error.to_string() });
+            if let PluginError::Rejected {
+                rejection: Rejection::Malformed { location, .. },
+                ..
+            } = &error
+            {
+                body["location"] = json!(location);
+            }
+            json_response(StatusCode::UNPROCESSABLE_ENTITY, body)
+        }
+        Err(e) => {
+            tracing::error!(source, peer = %peer, error = %e, "HTTP message NOT stored (journal error); answering 503");
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("message not stored: {e}"),
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
+}
+
+fn health() -> Response<Full<Bytes>> {
+    json_response(StatusCode::OK, json!({ "status": "ok" }))
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+fn too_large(limit: usize) -> Response<Full<Bytes>> {
+    let mut response = error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("request body larger than {limit} bytes"),
+    );
+    // The rest of the body is not read: the connection cannot be reused.
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json_response(status, json!({ "error": message }))
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

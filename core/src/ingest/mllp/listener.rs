@@ -1,0 +1,283 @@
+//! The MLLP listener.
+//!
+//! - Many connections at once, at most `max_connections`: beyond that a new connection is
+//!   accepted and closed at once, with a warning. TCP_NODELAY is set on every connection.
+//! - Each connection handles its messages in order (MLLP is request/ACK): frame → sniff →
+//!   [`Pipeline::ingest`] → ACK. The ACK is sent only after the pipeline returns `Ok`, i.e.
+//!   after the journal commit, as one frame written from one buffer.
+//!   - `Accepted` → AA; `Rejected` (stored as failed) → AE with an ERR; the connection stays
+//!     open.
+//!   - Not HL7 v2 at all → stored with [`Pipeline::store_failed`], then AR with an ERR.
+//!   - `Err(JournalError)`: nothing was stored, so NO ACK is sent: the error is logged and the
+//!     connection closed; the sender, seeing no ACK, resends (on a new connection).
+//! - A frame over `max_frame_bytes` is logged and the connection closed (no ACK: nothing
+//!   was stored).
+//! - A connection without any inbound byte for `idle_timeout_secs` (0 = never) is closed;
+//!   the time spent processing a message does not count.
+//! - Shutdown: stop accepting; each connection finishes the message in progress and the
+//!   complete frames already read (ingest + ACK), then closes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::codec::Decoder;
+
+use super::ack::{self, AckCode, ErrInfo, Sniffed};
+use super::codec::{self, MllpCodec, MllpError};
+use crate::config::MllpSource;
+use crate::ingest::stopped;
+use crate::topology::{Ingested, Pipeline, SourceCtx};
+
+/// A bound MLLP listener, not yet accepting.
+#[derive(Debug)]
+pub struct MllpListener {
+    ctx: SourceCtx,
+    listener: TcpListener,
+    addr: SocketAddr,
+    max_frame: usize,
+    idle: Option<Duration>,
+    max_connections: usize,
+}
+
+impl MllpListener {
+    /// Binds `config.listen`. Must be called from within a tokio runtime.
+    pub fn bind(ctx: SourceCtx, config: &MllpSource) -> anyhow::Result<Self> {
+        let std_listener = std::net::TcpListener::bind(&config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        std_listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(std_listener)?;
+        let addr = listener.local_addr()?;
+        Ok(MllpListener {
+            ctx,
+            listener,
+            addr,
+            max_frame: config.max_frame_bytes,
+            idle: (config.idle_timeout_secs > 0)
+                .then(|| Duration::from_secs(config.idle_timeout_secs)),
+            max_connections: config.max_connections.max(1),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts accepting; the task ends after the shutdown signal, once every connection has
+    /// finished.
+    pub fn spawn(self, pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(self.run(pipeline, shutdown))
+    }
+
+    async fn run(self, pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+        let MllpListener {
+            ctx,
+            listener,
+            addr,
+            max_frame,
+            idle,
+            max_connections,
+        } = self;
+        let shared = Arc::new(Shared {
+            ctx,
+            pipeline,
+            max_frame,
+            idle,
+        });
+        let source = shared.ctx.name.clone();
+        let permits = Arc::new(Semaphore::new(max_connections));
+        let mut connections = JoinSet::new();
+        tracing::info!(source = %source, listen = %addr, "MLLP listener accepting");
+        loop {
+            tokio::select! {
+                biased;
+                _ = stopped(&mut shutdown) => break,
+                Some(done) = connections.join_next(), if !connections.is_empty() => reap(&source, done),
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let Ok(permit) = permits.clone().try_acquire_owned() else {
+                            tracing::warn!(source = %source, peer = %peer, max_connections, "MLLP: too many connections; closing the new one");
+                            drop(stream);
+                            continue;
+                        };
+                        if let Err(e) = stream.set_nodelay(true) {
+                            tracing::debug!(source = %source, peer = %peer, error = %e, "cannot set TCP_NODELAY");
+                        }
+                        connections.spawn(serve(shared.clone(), stream, peer, permit, shutdown.clone()));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: do not spin.
+                        tracing::warn!(source = %source, error = %e, "MLLP: accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        tracing::info!(source = %source, open = connections.len(), "MLLP listener stopped accepting; finishing open connections");
+        while let Some(done) = connections.join_next().await {
+            reap(&source, done);
+        }
+        tracing::info!(source = %source, "MLLP listener stopped");
+    }
+}
+
+fn reap(source: &str, done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(source = %source, error = %e, "MLLP connection task failed");
+    }
+}
+
+/// Room reserved in the read buffer before each read.
+const READ_CHUNK: usize = 8 * 1024;
+
+struct Shared {
+    ctx: SourceCtx,
+    pipeline: Arc<Pipeline>,
+    max_frame: usize,
+    idle: Option<Duration>,
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    _permit: OwnedSemaphorePermit,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let source = shared.ctx.name.as_str();
+    tracing::debug!(source, peer = %peer, "MLLP connection opened");
+    let (mut read, mut write) = stream.into_split();
+    let mut codec = MllpCodec::new(shared.max_frame);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    // When a byte last came in (or an ACK went out: processing time is not idleness).
+    let mut last_activity = Instant::now();
+    loop {
+        // Every complete frame already read is handled, in order, even during shutdown.
+        match codec.decode(&mut buf) {
+            Ok(Some(payload)) => {
+                if !handle(&shared, payload, peer, &mut write).await {
+                    break;
+                }
+                last_activity = Instant::now();
+                continue;
+            }
+            Ok(None) => {}
+            Err(MllpError::FrameTooLarge { limit }) => {
+                tracing::warn!(source, peer = %peer, limit, "MLLP frame too large; closing the connection");
+                break;
+            }
+            Err(MllpError::Io(e)) => {
+                tracing::debug!(source, peer = %peer, error = %e, "MLLP decode error");
+                break;
+            }
+        }
+        let idle_deadline = shared.idle.map(|idle| last_activity + idle);
+        buf.reserve(READ_CHUNK);
+        tokio::select! {
+            biased;
+            _ = stopped(&mut shutdown) => {
+                tracing::debug!(source, peer = %peer, "MLLP connection closed for shutdown");
+                break;
+            }
+            // `read_buf` is cancel-safe: when another branch wins, nothing was read.
+            read = read.read_buf(&mut buf) => match read {
+                Ok(0) => {
+                    if codec.in_frame() {
+                        tracing::debug!(source, peer = %peer, bytes = buf.len(), "MLLP connection closed by the peer in the middle of a frame");
+                    } else {
+                        tracing::debug!(source, peer = %peer, "MLLP connection closed by the peer");
+                    }
+                    break;
+                }
+                Ok(_) => last_activity = Instant::now(),
+                Err(e) => {
+                    tracing::debug!(source, peer = %peer, error = %e, "MLLP connection read error");
+                    break;
+                }
+            },
+            _ = sleep_until_opt(idle_deadline) => {
+                tracing::info!(source, peer = %peer, idle_secs = shared.idle.map_or(0, |d| d.as_secs()), "MLLP connection idle; closing");
+                break;
+            }
+        }
+    }
+    let _ = write.shutdown().await;
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Stores one message and sends its ACK. Returns false when the connection must close.
+async fn handle(
+    shared: &Shared,
+    payload: Vec<u8>,
+    peer: SocketAddr,
+    write: &mut OwnedWriteHalf,
+) -> bool {
+    let ctx = &shared.ctx;
+    let source = ctx.name.as_str();
+    let peer_name = Some(peer.to_string());
+    let ack = match ack::sniff(&payload, ctx.charset.as_deref()) {
+        Sniffed::Hl7(header) => match shared.pipeline.ingest(ctx, payload, peer_name).await {
+            Ok(Ingested::Accepted {
+                receipt,
+                records,
+                source_message_id,
+            }) => {
+                tracing::debug!(source, peer = %peer, message_id = %receipt.message_id, records, control_id = %source_message_id, "MLLP message accepted");
+                ack::build_ack(Some(&header), AckCode::Aa, None)
+            }
+            Ok(Ingested::Rejected { message_id, error }) => {
+                tracing::info!(source, peer = %peer, message_id = %message_id, "MLLP message rejected by the plugin; answering AE");
+                ack::build_ack(
+                    Some(&header),
+                    AckCode::Ae,
+                    Some(&ErrInfo::for_plugin_error(&error)),
+                )
+            }
+            Err(e) => {
+                tracing::error!(source, peer = %peer, error = %e, "MLLP message NOT stored (journal error): no ACK, closing the connection so that the sender resends");
+                return false;
+            }
+        },
+        Sniffed::NotHl7 { header, reason } => {
+            match shared
+                .pipeline
+                .store_failed(ctx, payload, peer_name, None, reason.clone())
+                .await
+            {
+                Ok(message_id) => {
+                    tracing::warn!(source, peer = %peer, message_id = %message_id, reason = %reason, "MLLP payload is not HL7 v2; stored as failed, answering AR");
+                    ack::build_ack(
+                        header.as_ref(),
+                        AckCode::Ar,
+                        Some(&ErrInfo::not_hl7(&reason)),
+                    )
+                }
+                Err(e) => {
+                    tracing::error!(source, peer = %peer, error = %e, "MLLP payload NOT stored (journal error): no ACK, closing the connection so that the sender resends");
+                    return false;
+                }
+            }
+        }
+    };
+    if let Err(e) = write.write_all(&codec::frame(&ack)).await {
+        tracing::warn!(source, peer = %peer, error = %e, "cannot send the MLLP ACK (the message is stored)");
+        return false;
+    }
+    true
+}
