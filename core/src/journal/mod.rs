@@ -1,1 +1,654 @@
-//! The durable journal.
+//! The durable journal: one SQLite file (WAL, `synchronous=FULL`) holding every received
+//! message, its outcome, its records and the outbox of deliveries.
+//!
+//! ## Write path: group commit
+//! All writes go to ONE dedicated thread that owns the write connection. Callers send a request
+//! and await a oneshot reply. The thread takes the first queued request, then drains whatever
+//! else is queued (up to [`MAX_BATCH_REQUESTS`] requests or [`MAX_BATCH_BYTES`] bytes), runs
+//! them all in one transaction (a savepoint per request, so one bad request fails alone),
+//! commits (one fsync) and answers everyone. There is no timer: under light load a message
+//! commits alone at once; under heavy load requests pile up during an fsync and the next
+//! transaction takes them all. A reply means the data is durable.
+//!
+//! ## Read path
+//! Queries and claims run on a small pool of read-only connections in `spawn_blocking`: in WAL
+//! mode they see the last committed state and neither wait for nor delay the writer (a slow
+//! message-browser query must not stall ingest acknowledgements).
+//!
+//! ## Claims and the in-flight set
+//! [`Journal::claim_due`] hands out pending outbox entries and remembers them in an in-memory
+//! in-flight set (per destination) until they are marked or released; after a crash they are
+//! simply pending again. Ids leave the set only after the mark is committed, and a claim holds
+//! its destination's set from before its read snapshot to the end, so a claim can never see an
+//! entry as pending in a stale snapshot while it is no longer in flight.
+
+mod error;
+mod read;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::record::Record;
+
+pub use error::JournalError;
+pub use schema::SCHEMA_VERSION;
+
+use writer::{Done, Op, Request};
+
+/// At most this many requests per transaction.
+pub const MAX_BATCH_REQUESTS: usize = 1_000;
+/// A transaction stops taking requests once their payloads and records reach this size.
+pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// [`Journal::prune_delivered`] deletes at most this many messages per transaction.
+const PRUNE_CHUNK: usize = 2_000;
+const READERS: usize = 2;
+
+/// The id of a stored message (its rowid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub i64);
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A message as received, with what the host made of it; stored by [`Journal::commit_message`].
+#[derive(Debug, Clone)]
+pub struct IngestedMessage {
+    /// The configured source that received it.
+    pub source: String,
+    pub content_type: String,
+    /// RFC 3339.
+    pub received_at: String,
+    pub payload: Vec<u8>,
+    /// The peer address, when the source has one.
+    pub peer: Option<String>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The plugin produced records, and the routes chose their destinations.
+    Adapted {
+        plugin: String,
+        plugin_version: String,
+        source_message_id: String,
+        message_type: Option<String>,
+        rules_version: String,
+        records: Vec<RoutedRecord>,
+    },
+    /// The plugin rejected the message (or trapped).
+    Failed {
+        plugin: Option<String>,
+        reason: String,
+    },
+    /// Stored but not adapted yet (e.g. the plugin is suspended); can be re-processed later.
+    Held { reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutedRecord {
+    pub record: Record,
+    /// The route that chose the destinations.
+    pub route: Option<String>,
+    /// Empty: the record is held (no route matched and no fallback).
+    pub destinations: Vec<String>,
+}
+
+/// The answer to [`Journal::commit_message`]: the message is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitReceipt {
+    pub message_id: MessageId,
+    /// Records stored for the first time.
+    pub new_records: u32,
+    /// Records already stored by an earlier message (a resend): not delivered again.
+    pub duplicate_records: u32,
+}
+
+/// The status of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageStatus {
+    /// Adapted, every record has at least one destination, some deliveries are still pending.
+    Routed,
+    /// Not adapted yet (outcome `Held`), or adapted with at least one record that no route
+    /// matched. Its routed records are still delivered; the status stays `held` for operators.
+    Held,
+    /// The plugin rejected the message.
+    Failed,
+    /// Every outbox entry of its records is delivered (or it had no records).
+    Delivered,
+    /// At least one outbox entry of its records was dead-lettered.
+    Dead,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Routed => "routed",
+            MessageStatus::Held => "held",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "routed" => MessageStatus::Routed,
+            "held" => MessageStatus::Held,
+            "failed" => MessageStatus::Failed,
+            "delivered" => MessageStatus::Delivered,
+            "dead" => MessageStatus::Dead,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The state of one outbox entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryState::Pending,
+            "delivered" => DeliveryState::Delivered,
+            "dead" => DeliveryState::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// An outbox entry handed to a delivery worker by [`Journal::claim_due`].
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub outbox_id: i64,
+    pub record_id: String,
+    pub destination: String,
+    /// Attempts made so far (for the backoff).
+    pub attempts: u32,
+    pub record: Record,
+}
+
+/// A stored message, for operators.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub id: MessageId,
+    pub source: String,
+    pub content_type: String,
+    pub received_at: String,
+    /// When the journal stored it (ms since the epoch).
+    pub stored_at_ms: i64,
+    pub peer: Option<String>,
+    pub status: MessageStatus,
+    /// The reason of a `failed` or `held` message.
+    pub error: Option<String>,
+    pub plugin: Option<String>,
+    pub plugin_version: Option<String>,
+    pub source_message_id: Option<String>,
+    pub message_type: Option<String>,
+    pub rules_version: Option<String>,
+    pub payload: Vec<u8>,
+    pub records: Vec<RecordView>,
+}
+
+/// One record of a message, with its deliveries.
+#[derive(Debug, Clone)]
+pub struct RecordView {
+    pub position: u32,
+    pub record_id: String,
+    pub route: Option<String>,
+    /// No destination was chosen.
+    pub held: bool,
+    /// Already stored by an earlier message (the record shown is the stored one).
+    pub duplicate: bool,
+    pub record: Record,
+    pub outbox: Vec<OutboxState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxState {
+    pub outbox_id: i64,
+    pub destination: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_at_ms: i64,
+    pub last_error: Option<String>,
+    /// When it was delivered or dead-lettered.
+    pub finished_at_ms: Option<i64>,
+}
+
+/// A dead-lettered outbox entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub outbox_id: i64,
+    pub record_id: String,
+    pub destination: String,
+    /// The message that first stored the record.
+    pub message_id: MessageId,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub dead_at_ms: Option<i64>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptView {
+    pub at_ms: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// Counters of the writer thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Committed transactions (= WAL fsyncs).
+    pub transactions: u64,
+    /// Requests answered through those transactions.
+    pub requests: u64,
+    /// Transactions that failed (every request in them got the error).
+    pub failed_transactions: u64,
+    pub largest_batch: u64,
+}
+
+/// The settings of the write connection, as SQLite reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalSettings {
+    pub journal_mode: String,
+    /// 2 = FULL.
+    pub synchronous: i64,
+    pub foreign_keys: bool,
+    pub busy_timeout_ms: i64,
+    pub schema_version: i64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub transactions: AtomicU64,
+    pub requests: AtomicU64,
+    pub failed_transactions: AtomicU64,
+    pub largest_batch: AtomicU64,
+}
+
+type InFlight = Arc<tokio::sync::Mutex<HashSet<i64>>>;
+
+struct Inner {
+    tx: mpsc::UnboundedSender<Request>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    inflight: Mutex<HashMap<String, InFlight>>,
+    counters: Arc<Counters>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer drains what is queued, commits and exits; wait for it so that the file
+        // is closed when the last handle is gone.
+        let _ = self.tx.send(Request::Close(None));
+        if let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take()
+            && handle.join().is_err()
+        {
+            tracing::error!("the journal writer thread panicked");
+        }
+    }
+}
+
+/// The durable journal. Cheap to clone; all clones share one writer thread.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the journal file, creates or migrates the schema and starts the
+    /// writer thread. Blocking: call it at startup or from `spawn_blocking`.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let conn = schema::open_writer(path)?;
+        let readers = (0..READERS)
+            .map(|_| schema::open_reader(path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let counters = Arc::new(Counters::default());
+        let thread = {
+            let counters = counters.clone();
+            std::thread::Builder::new()
+                .name("journal-writer".into())
+                .spawn(move || writer::run(conn, rx, counters))
+                .map_err(|e| JournalError::Io {
+                    path: path.to_path_buf(),
+                    source: e.into(),
+                })?
+        };
+        Ok(Journal {
+            inner: Arc::new(Inner {
+                tx,
+                thread: Mutex::new(Some(thread)),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                inflight: Mutex::new(HashMap::new()),
+                counters,
+            }),
+        })
+    }
+
+    /// Stores a message, its outcome, its records and their outbox entries in one durable
+    /// transaction (shared with concurrent callers). Acknowledge the sender only after this
+    /// returns `Ok`.
+    pub async fn commit_message(&self, m: IngestedMessage) -> Result<CommitReceipt, JournalError> {
+        // Serialise the records here, on the caller's task, not on the writer thread.
+        let prepared = writer::PreparedMessage::new(m);
+        match self.request(Op::Commit(Box::new(prepared))).await? {
+            Done::Receipt(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Pending entries of `destination` that are due at `now_ms` (ms since the epoch), oldest
+    /// first, at most `limit`. Per-patient order: an entry is not due while an older pending
+    /// entry of the same patient for the same destination exists (due, backing off or in
+    /// flight). Returned entries are in flight until marked or released. The scan walks the
+    /// destination's pending entries in id order and stops at `limit` due ones, so its cost
+    /// grows with entries blocked behind a backing-off head. Cancelling the returned future
+    /// after it started may leave the claimed entries in flight until [`Journal::release`] or
+    /// a restart.
+    pub async fn claim_due(
+        &self,
+        destination: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, JournalError> {
+        let set = self.inflight_set(destination);
+        // Held from before the read snapshot until the ids are in the set (see module docs).
+        let mut guard = set.lock_owned().await;
+        let destination = destination.to_string();
+        self.read(move |conn| {
+            let items = read::claim_due(conn, &destination, now_ms, limit, &guard)?;
+            guard.extend(items.iter().map(|i| i.outbox_id));
+            Ok(items)
+        })
+        .await
+    }
+
+    /// The earliest time (ms since the epoch) at which an entry of `destination` that is not
+    /// in flight becomes due (may be in the past); `None` when nothing is waiting.
+    pub async fn next_due_at(&self, destination: &str) -> Result<Option<i64>, JournalError> {
+        let set = self.inflight_set(destination);
+        let guard = set.lock_owned().await;
+        let destination = destination.to_string();
+        self.read(move |conn| read::next_due_at(conn, &destination, &guard))
+            .await
+    }
+
+    /// Marks entries delivered (one attempt each) and leaves them out of the in-flight set.
+    pub async fn mark_delivered(
+        &self,
+        outbox_ids: &[i64],
+        now_ms: i64,
+    ) -> Result<(), JournalError> {
+        let ids = outbox_ids.to_vec();
+        self.request(Op::MarkDelivered {
+            ids: ids.clone(),
+            now_ms,
+        })
+        .await?;
+        self.release(&ids).await;
+        Ok(())
+    }
+
+    /// Records a failed attempt (`attempts += 1`); the entry is due again at
+    /// `next_attempt_at_ms`.
+    pub async fn mark_failed(
+        &self,
+        outbox_id: i64,
+        error: &str,
+        next_attempt_at_ms: i64,
+    ) -> Result<(), JournalError> {
+        self.request(Op::MarkFailed {
+            id: outbox_id,
+            error: error.to_string(),
+            next_attempt_at_ms,
+        })
+        .await?;
+        self.release(&[outbox_id]).await;
+        Ok(())
+    }
+
+    /// Dead-letters an entry (recorded as a last attempt); it is never handed out again.
+    pub async fn mark_dead(&self, outbox_id: i64, error: &str) -> Result<(), JournalError> {
+        self.request(Op::MarkDead {
+            id: outbox_id,
+            error: error.to_string(),
+        })
+        .await?;
+        self.release(&[outbox_id]).await;
+        Ok(())
+    }
+
+    /// Forgets that entries are in flight without changing them (shutdown): a later claim
+    /// hands them out again.
+    pub async fn release(&self, outbox_ids: &[i64]) {
+        let sets: Vec<InFlight> = self
+            .inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for set in sets {
+            let mut set = set.lock().await;
+            for id in outbox_ids {
+                set.remove(id);
+            }
+        }
+    }
+
+    /// Deletes messages stored before `older_than_ms` whose every outbox entry is delivered
+    /// (status `delivered`), with their records when no other message refers to them. Failed,
+    /// held and dead messages are kept. Works in chunks so it never holds the writer long.
+    pub async fn prune_delivered(&self, older_than_ms: i64) -> Result<u64, JournalError> {
+        let mut total = 0;
+        loop {
+            match self
+                .request(Op::Prune {
+                    older_than_ms,
+                    limit: PRUNE_CHUNK,
+                })
+                .await?
+            {
+                Done::Count(n) => {
+                    total += n;
+                    if n < PRUNE_CHUNK as u64 {
+                        return Ok(total);
+                    }
+                }
+                other => return Err(unexpected(other)),
+            }
+        }
+    }
+
+    /// One message with its records and their deliveries.
+    pub async fn message(&self, id: MessageId) -> Result<Option<MessageView>, JournalError> {
+        self.read(move |conn| read::message(conn, id)).await
+    }
+
+    /// The records of a message (empty for an unknown message).
+    pub async fn records_for_message(
+        &self,
+        id: MessageId,
+    ) -> Result<Vec<RecordView>, JournalError> {
+        self.read(move |conn| read::records_for_message(conn, id))
+            .await
+    }
+
+    /// Number of messages per status (kept up to date by triggers: no table scan).
+    pub async fn count_by_status(&self) -> Result<HashMap<String, u64>, JournalError> {
+        self.read(read::count_by_status).await
+    }
+
+    /// Queue depth: pending entries of `destination` (in flight included).
+    pub async fn pending_count(&self, destination: &str) -> Result<u64, JournalError> {
+        let destination = destination.to_string();
+        self.read(move |conn| read::pending_count(conn, &destination))
+            .await
+    }
+
+    /// Dead letters, newest first, of one destination or of all.
+    pub async fn dead_letters(
+        &self,
+        destination: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, JournalError> {
+        let destination = destination.map(str::to_string);
+        self.read(move |conn| read::dead_letters(conn, destination.as_deref(), limit))
+            .await
+    }
+
+    /// Every delivery attempt of an outbox entry, oldest first.
+    pub async fn attempts(&self, outbox_id: i64) -> Result<Vec<AttemptView>, JournalError> {
+        self.read(move |conn| read::attempts(conn, outbox_id)).await
+    }
+
+    /// The settings of the write connection (for diagnostics).
+    pub async fn settings(&self) -> Result<JournalSettings, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Request::Settings(reply))
+            .map_err(|_| JournalError::Closed)?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Counters of the writer thread.
+    pub fn stats(&self) -> JournalStats {
+        let c = &self.inner.counters;
+        JournalStats {
+            transactions: c.transactions.load(Ordering::Relaxed),
+            requests: c.requests.load(Ordering::Relaxed),
+            failed_transactions: c.failed_transactions.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the writer: what is queued is committed, later requests fail with
+    /// [`JournalError::Closed`] (also through other clones).
+    pub async fn close(self) {
+        let (reply, rx) = oneshot::channel();
+        if self.inner.tx.send(Request::Close(Some(reply))).is_ok() {
+            let _ = rx.await;
+        }
+        // Dropping the last clone joins the (finished) thread.
+        let inner = self.inner;
+        let _ = tokio::task::spawn_blocking(move || drop(inner)).await;
+    }
+
+    async fn request(&self, op: Op) -> Result<Done, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Request::Tx { op, reply })
+            .map_err(|_| JournalError::Closed)?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Runs `f` on a read connection in `spawn_blocking`.
+    async fn read<T, F>(&self, f: F) -> Result<T, JournalError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, JournalError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let n = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[n].lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| JournalError::Internal(format!("journal reader task failed: {e}")))?
+    }
+
+    fn inflight_set(&self, destination: &str) -> InFlight {
+        self.inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(destination.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs SQL on the write connection, outside any batch (tests: e.g. limit the file size).
+    #[cfg(test)]
+    pub(crate) async fn exec_on_writer(&self, sql: &str) -> Result<(), JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Request::Exec(sql.to_string(), reply))
+            .map_err(|_| JournalError::Closed)?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+}
+
+fn unexpected(d: Done) -> JournalError {
+    JournalError::Internal(format!("unexpected writer reply {d:?}"))
+}
+
+/// Milliseconds since the Unix epoch (the journal clock).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The key that orders deliveries: the INS value, else the first local id, else the record id.
+pub fn patient_key(record: &Record) -> String {
+    let p = &record.envelope.patient;
+    if let Some(ins) = &p.ins {
+        format!("ins:{}", ins.value)
+    } else if let Some(id) = p.local_ids.first() {
+        format!("local:{}|{}", id.system, id.value)
+    } else {
+        format!("record:{}", record.envelope.id)
+    }
+}

@@ -1,0 +1,308 @@
+//! Queries, run on read-only connections.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+
+use super::error::{JournalError, ctx};
+use super::{
+    AttemptView, DeadLetter, DeliveryState, MessageId, MessageStatus, MessageView, OutboxItem,
+    OutboxState, RecordView,
+};
+use crate::record::Record;
+
+/// The pending entries of a destination (`?1`), in queue order (index `outbox_pending`).
+const QUEUE: &str = "SELECT id, patient_key, next_attempt_at, attempts, rec
+     FROM outbox WHERE destination = ?1 AND state = 'pending' ORDER BY id";
+
+/// Walks the queue of `destination` in order, calling `f(outbox_id, next_attempt_at,
+/// attempts, rec)` with each head: the oldest pending entry of its patient (later entries of
+/// that patient are not due, whatever their time). `f` returns false to stop.
+fn for_each_head(
+    conn: &Connection,
+    destination: &str,
+    e: &impl Fn(rusqlite::Error) -> JournalError,
+    mut f: impl FnMut(i64, i64, u32, i64) -> Result<bool, JournalError>,
+) -> Result<(), JournalError> {
+    let mut stmt = conn.prepare_cached(QUEUE).map_err(e)?;
+    let mut rows = stmt.query([destination]).map_err(e)?;
+    let mut seen_patients = HashSet::new();
+    while let Some(row) = rows.next().map_err(e)? {
+        let patient: String = row.get(1).map_err(e)?;
+        if !seen_patients.insert(patient) {
+            continue;
+        }
+        let go_on = f(
+            row.get(0).map_err(e)?,
+            row.get(2).map_err(e)?,
+            row.get(3).map_err(e)?,
+            row.get(4).map_err(e)?,
+        )?;
+        if !go_on {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn claim_due(
+    conn: &Connection,
+    destination: &str,
+    now_ms: i64,
+    limit: usize,
+    inflight: &HashSet<i64>,
+) -> Result<Vec<OutboxItem>, JournalError> {
+    let e = ctx("claiming due entries");
+    let mut items = Vec::new();
+    if limit == 0 {
+        return Ok(items);
+    }
+    // One read transaction (one snapshot) for the queue scan and the record reads.
+    let tx = conn.unchecked_transaction().map_err(&e)?;
+    let mut record = tx
+        .prepare_cached("SELECT id, json FROM records WHERE rec = ?1")
+        .map_err(&e)?;
+    for_each_head(
+        &tx,
+        destination,
+        &e,
+        |id, next_attempt_at, attempts, rec| {
+            // An in-flight or backing-off head is not due, and still blocks its patient.
+            if inflight.contains(&id) || next_attempt_at > now_ms {
+                return Ok(true);
+            }
+            let (record_id, json): (String, String) = record
+                .query_row([rec], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(&e)?;
+            items.push(OutboxItem {
+                outbox_id: id,
+                record: parse_record(&record_id, &json)?,
+                record_id,
+                destination: destination.to_string(),
+                attempts,
+            });
+            Ok(items.len() < limit)
+        },
+    )?;
+    drop(record);
+    tx.finish().map_err(&e)?;
+    Ok(items)
+}
+
+pub(super) fn next_due_at(
+    conn: &Connection,
+    destination: &str,
+    inflight: &HashSet<i64>,
+) -> Result<Option<i64>, JournalError> {
+    let e = ctx("computing the next due time");
+    let mut next: Option<i64> = None;
+    for_each_head(conn, destination, &e, |id, at, _, _| {
+        if !inflight.contains(&id) {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+        Ok(true)
+    })?;
+    Ok(next)
+}
+
+pub(super) fn pending_count(conn: &Connection, destination: &str) -> Result<u64, JournalError> {
+    conn.prepare_cached("SELECT COUNT(*) FROM outbox WHERE destination = ?1 AND state = 'pending'")
+        .and_then(|mut s| s.query_row([destination], |r| r.get::<_, i64>(0)))
+        .map(|n| n as u64)
+        .map_err(ctx("counting pending entries"))
+}
+
+pub(super) fn count_by_status(conn: &Connection) -> Result<HashMap<String, u64>, JournalError> {
+    conn.prepare_cached("SELECT status, n FROM message_status_counts")
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })?
+            .collect()
+        })
+        .map_err(ctx("counting messages by status"))
+}
+
+pub(super) fn message(
+    conn: &Connection,
+    id: MessageId,
+) -> Result<Option<MessageView>, JournalError> {
+    let e = ctx("reading a message");
+    let view = conn
+        .prepare_cached(
+            "SELECT source, content_type, received_at, stored_at, peer, status, error, plugin,
+                    plugin_version, source_message_id, message_type, rules_version, payload
+             FROM messages WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([id.0], |r| {
+                let status: String = r.get(5)?;
+                Ok(MessageView {
+                    id,
+                    source: r.get(0)?,
+                    content_type: r.get(1)?,
+                    received_at: r.get(2)?,
+                    stored_at_ms: r.get(3)?,
+                    peer: r.get(4)?,
+                    status: MessageStatus::parse(&status).ok_or_else(|| bad_text(5, &status))?,
+                    error: r.get(6)?,
+                    plugin: r.get(7)?,
+                    plugin_version: r.get(8)?,
+                    source_message_id: r.get(9)?,
+                    message_type: r.get(10)?,
+                    rules_version: r.get(11)?,
+                    payload: r.get(12)?,
+                    records: Vec::new(),
+                })
+            })
+            .optional()
+        })
+        .map_err(&e)?;
+    let Some(mut view) = view else {
+        return Ok(None);
+    };
+    view.records = records_for_message(conn, id)?;
+    Ok(Some(view))
+}
+
+pub(super) fn records_for_message(
+    conn: &Connection,
+    id: MessageId,
+) -> Result<Vec<RecordView>, JournalError> {
+    let e = ctx("reading the records of a message");
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(u32, String, i64, Option<String>, bool, bool, String)> = conn
+        .prepare_cached(
+            "SELECT mr.position, r.id, mr.rec, mr.route, mr.held, mr.duplicate, r.json
+             FROM message_records mr JOIN records r ON r.rec = mr.rec
+             WHERE mr.message_id = ?1 ORDER BY mr.position",
+        )
+        .and_then(|mut s| {
+            s.query_map([id.0], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })?
+            .collect()
+        })
+        .map_err(&e)?;
+    let mut outbox = conn
+        .prepare_cached(
+            "SELECT id, destination, state, attempts, next_attempt_at, last_error, finished_at
+             FROM outbox WHERE rec = ?1 ORDER BY id",
+        )
+        .map_err(&e)?;
+    let mut views = Vec::with_capacity(rows.len());
+    for (position, record_id, rec, route, held, duplicate, json) in rows {
+        let states = outbox
+            .query_map([rec], outbox_state)
+            .and_then(|rows| rows.collect())
+            .map_err(&e)?;
+        views.push(RecordView {
+            position,
+            record: parse_record(&record_id, &json)?,
+            record_id,
+            route,
+            held,
+            duplicate,
+            outbox: states,
+        });
+    }
+    Ok(views)
+}
+
+fn outbox_state(r: &Row<'_>) -> rusqlite::Result<OutboxState> {
+    let state: String = r.get(2)?;
+    Ok(OutboxState {
+        outbox_id: r.get(0)?,
+        destination: r.get(1)?,
+        state: DeliveryState::parse(&state).ok_or_else(|| bad_text(2, &state))?,
+        attempts: r.get(3)?,
+        next_attempt_at_ms: r.get(4)?,
+        last_error: r.get(5)?,
+        finished_at_ms: r.get(6)?,
+    })
+}
+
+pub(super) fn dead_letters(
+    conn: &Connection,
+    destination: Option<&str>,
+    limit: usize,
+) -> Result<Vec<DeadLetter>, JournalError> {
+    let sql = match destination {
+        Some(_) => {
+            "SELECT o.id, r.id, o.destination, r.first_message_id, o.attempts,
+                    o.last_error, o.finished_at
+             FROM outbox o JOIN records r ON r.rec = o.rec
+             WHERE o.destination = ?1 AND o.state = 'dead' ORDER BY o.id DESC LIMIT ?2"
+        }
+        None => {
+            "SELECT o.id, r.id, o.destination, r.first_message_id, o.attempts,
+                    o.last_error, o.finished_at
+             FROM outbox o JOIN records r ON r.rec = o.rec
+             WHERE o.state = 'dead' ORDER BY o.id DESC LIMIT ?1"
+        }
+    };
+    conn.prepare_cached(sql)
+        .and_then(|mut s| {
+            let limit = limit.min(i64::MAX as usize) as i64;
+            let params = match destination {
+                Some(d) => params_from_iter(vec![Value::from(d.to_string()), Value::from(limit)]),
+                None => params_from_iter(vec![Value::from(limit)]),
+            };
+            s.query_map(params, |r| {
+                Ok(DeadLetter {
+                    outbox_id: r.get(0)?,
+                    record_id: r.get(1)?,
+                    destination: r.get(2)?,
+                    message_id: MessageId(r.get(3)?),
+                    attempts: r.get(4)?,
+                    last_error: r.get(5)?,
+                    dead_at_ms: r.get(6)?,
+                })
+            })?
+            .collect()
+        })
+        .map_err(ctx("listing dead letters"))
+}
+
+pub(super) fn attempts(
+    conn: &Connection,
+    outbox_id: i64,
+) -> Result<Vec<AttemptView>, JournalError> {
+    conn.prepare_cached("SELECT at, outcome, error FROM attempts WHERE outbox_id = ?1 ORDER BY id")
+        .and_then(|mut s| {
+            s.query_map([outbox_id], |r| {
+                Ok(AttemptView {
+                    at_ms: r.get(0)?,
+                    outcome: r.get(1)?,
+                    error: r.get(2)?,
+                })
+            })?
+            .collect()
+        })
+        .map_err(ctx("listing attempts"))
+}
+
+fn parse_record(record_id: &str, json: &str) -> Result<Record, JournalError> {
+    serde_json::from_str(json).map_err(|e| JournalError::CorruptRecord {
+        record_id: record_id.to_string(),
+        source: Arc::new(e),
+    })
+}
+
+fn bad_text(column: usize, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("unknown value {value:?}").into(),
+    )
+}

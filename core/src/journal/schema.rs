@@ -1,0 +1,210 @@
+//! Connection settings, schema and migrations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::error::{JournalError, ctx};
+
+/// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// Version 1.
+///
+/// - `messages`: one row per received message (a resend is a new row: audit). `status` is
+///   `routed`, `held`, `failed`, `delivered` or `dead`; `outcome` is what the plugin step gave.
+/// - `records`: one row per record id (deterministic, so a resend does not add a row); `json`
+///   is `Record::to_json_line()`; `patient_key` orders deliveries per patient. Other tables
+///   refer to records by the integer `rec` (appending, unlike the hashed id: fewer random
+///   index pages written per message).
+/// - `message_records`: which records each message produced (also for duplicates), with the
+///   route that chose it and `held` = no destination.
+/// - `outbox`: one entry per (record, destination), `pending` → `delivered` | `dead`.
+/// - `attempts`: every delivery attempt, for operators.
+/// - `message_status_counts`: message count per status, kept by triggers (cheap metrics).
+const V1: &str = r#"
+CREATE TABLE messages (
+    id                INTEGER PRIMARY KEY,
+    source            TEXT    NOT NULL,
+    content_type      TEXT    NOT NULL,
+    received_at       TEXT    NOT NULL,           -- RFC 3339, from the source
+    stored_at         INTEGER NOT NULL,           -- ms since the epoch, journal clock
+    peer              TEXT,
+    outcome           TEXT    NOT NULL CHECK (outcome IN ('adapted', 'failed', 'held')),
+    status            TEXT    NOT NULL CHECK (status IN ('routed', 'held', 'failed', 'delivered', 'dead')),
+    error             TEXT,
+    plugin            TEXT,
+    plugin_version    TEXT,
+    source_message_id TEXT,
+    message_type      TEXT,
+    rules_version     TEXT,
+    payload           BLOB    NOT NULL
+);
+CREATE INDEX messages_status_stored ON messages (status, stored_at);
+
+CREATE TABLE records (
+    rec              INTEGER PRIMARY KEY,         -- internal key: new records append
+    id               TEXT    NOT NULL UNIQUE,     -- the deterministic record id
+    first_message_id INTEGER NOT NULL,            -- the message that first stored it
+    patient_key      TEXT    NOT NULL,
+    kind             TEXT    NOT NULL,
+    json             TEXT    NOT NULL
+);
+
+CREATE TABLE message_records (
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    position   INTEGER NOT NULL,
+    rec        INTEGER NOT NULL REFERENCES records (rec),
+    route      TEXT,
+    held       INTEGER NOT NULL,                  -- 1: no destination
+    duplicate  INTEGER NOT NULL,                  -- 1: the record was stored by an earlier message
+    PRIMARY KEY (message_id, position)
+) WITHOUT ROWID;
+CREATE INDEX message_records_rec ON message_records (rec);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    rec             INTEGER NOT NULL REFERENCES records (rec) ON DELETE CASCADE,
+    destination     TEXT    NOT NULL,
+    patient_key     TEXT    NOT NULL,
+    state           TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,   -- ms since the epoch; 0 = at once
+    created_at      INTEGER NOT NULL,
+    finished_at     INTEGER,                      -- delivered or dead-lettered at
+    last_error      TEXT,
+    UNIQUE (rec, destination)
+);
+-- The delivery queue of a destination, in order. Per-patient order is computed while scanning
+-- it (the first pending entry of a patient is its head; later ones wait), so no index keyed
+-- by patient is needed (it would cost a random page write per message).
+CREATE INDEX outbox_pending ON outbox (destination, id) WHERE state = 'pending';
+CREATE INDEX outbox_dead ON outbox (destination, id) WHERE state = 'dead';
+CREATE INDEX outbox_dead_all ON outbox (id) WHERE state = 'dead';
+
+CREATE TABLE attempts (
+    id        INTEGER PRIMARY KEY,
+    outbox_id INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    at        INTEGER NOT NULL,
+    outcome   TEXT    NOT NULL CHECK (outcome IN ('delivered', 'failed', 'dead')),
+    error     TEXT
+);
+CREATE INDEX attempts_outbox ON attempts (outbox_id);
+
+CREATE TABLE message_status_counts (
+    status TEXT    PRIMARY KEY,
+    n      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TRIGGER messages_count_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_status_counts (status, n) VALUES (NEW.status, 1)
+        ON CONFLICT (status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER messages_count_update AFTER UPDATE OF status ON messages
+    WHEN OLD.status <> NEW.status BEGIN
+    UPDATE message_status_counts SET n = n - 1 WHERE status = OLD.status;
+    INSERT INTO message_status_counts (status, n) VALUES (NEW.status, 1)
+        ON CONFLICT (status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER messages_count_delete AFTER DELETE ON messages BEGIN
+    UPDATE message_status_counts SET n = n - 1 WHERE status = OLD.status;
+END;
+"#;
+
+/// Opens the write connection: WAL, `synchronous=FULL`, foreign keys; creates or migrates the
+/// schema.
+pub fn open_writer(path: &Path) -> Result<Connection, JournalError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| JournalError::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+    }
+    let conn = Connection::open(path).map_err(ctx("opening the journal"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(ctx("setting the busy timeout"))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(ctx("enabling WAL"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(JournalError::Internal(format!(
+            "the journal refused WAL mode (got {mode})"
+        )));
+    }
+    // FULL: in WAL mode, every COMMIT fsyncs the WAL before it returns, so an acknowledged
+    // message survives a power loss, not only a process crash.
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32768;
+         PRAGMA wal_autocheckpoint = 16000;
+         PRAGMA journal_size_limit = 67108864;",
+    )
+    .map_err(ctx("configuring the journal"))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection (used for queries and claims, so they never wait for a group
+/// commit and never delay one: WAL readers see the last committed state).
+pub fn open_reader(path: &Path) -> Result<Connection, JournalError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(ctx("opening a journal reader"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(ctx("setting the busy timeout"))?;
+    conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -16384;")
+        .map_err(ctx("configuring a journal reader"))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), JournalError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version    INTEGER NOT NULL,
+             applied_at INTEGER NOT NULL
+         );",
+    )
+    .map_err(ctx("creating the schema version table"))?;
+    let current: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(ctx("reading the schema version"))?;
+    if current > SCHEMA_VERSION {
+        return Err(JournalError::UnsupportedSchema {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let to = from as i64 + 1;
+        let tx = conn
+            .unchecked_transaction()
+            .map_err(ctx("starting a migration"))?;
+        tx.execute_batch(sql).map_err(ctx("migrating the schema"))?;
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+            (to, super::now_ms()),
+        )
+        .map_err(ctx("recording the schema version"))?;
+        tx.commit().map_err(ctx("committing a migration"))?;
+        tracing::info!(version = to, "journal schema migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,676 @@
+use std::time::Instant;
+
+use serde_json::value::RawValue;
+
+use super::*;
+use crate::record::{
+    Confidentiality, Envelope, Identifier, Ins, Patient, PluginRef, Record, record_id,
+};
+
+const DEST: &str = "dmp";
+
+fn record(source_message_id: &str, position: u32, patient: &str) -> Record {
+    record_with_bundle(
+        source_message_id,
+        position,
+        patient,
+        r#"{"resourceType":"Bundle"}"#,
+    )
+}
+
+fn record_with_bundle(smid: &str, position: u32, patient: &str, bundle: &str) -> Record {
+    let patient = match patient.split_once(':') {
+        Some(("local", v)) => Patient {
+            ins: None,
+            local_ids: vec![Identifier {
+                system: "urn:oid:1.2.3".into(),
+                value: v.into(),
+            }],
+        },
+        Some(("none", _)) => Patient::default(),
+        _ => Patient {
+            ins: Some(Ins {
+                system: crate::record::ins_system::NIR.into(),
+                value: patient.into(),
+            }),
+            local_ids: vec![],
+        },
+    };
+    Record {
+        envelope: Envelope {
+            id: record_id("lab", smid, position),
+            kind: "lab-report".into(),
+            source: "lab".into(),
+            source_message_id: smid.into(),
+            position,
+            message_type: Some("ORU^R01".into()),
+            patient,
+            event_time: None,
+            received_at: "2025-01-02T03:04:05Z".into(),
+            status: "final".into(),
+            confidentiality: Confidentiality {
+                level: "N".into(),
+                flags: vec![],
+            },
+            codes: vec![],
+            plugin: PluginRef {
+                name: "hl7-lab".into(),
+                version: "1.0.0".into(),
+            },
+        },
+        bundle: RawValue::from_string(bundle.to_string()).unwrap(),
+    }
+}
+
+/// An adapted message whose records (patient per record) all go to `destinations`.
+fn adapted(smid: &str, patients: &[&str], destinations: &[&str]) -> IngestedMessage {
+    IngestedMessage {
+        source: "lab".into(),
+        content_type: "application/hl7-v2".into(),
+        received_at: "2025-01-02T03:04:05Z".into(),
+        payload: format!("MSH|^~\\&|LAB|{smid}").into_bytes(),
+        peer: Some("10.0.0.1:4242".into()),
+        outcome: Outcome::Adapted {
+            plugin: "hl7-lab".into(),
+            plugin_version: "1.0.0".into(),
+            source_message_id: smid.into(),
+            message_type: Some("ORU^R01".into()),
+            rules_version: "rules-7".into(),
+            records: patients
+                .iter()
+                .enumerate()
+                .map(|(i, p)| RoutedRecord {
+                    record: record(smid, i as u32, p),
+                    route: Some("to-dmp".into()),
+                    destinations: destinations.iter().map(|d| d.to_string()).collect(),
+                })
+                .collect(),
+        },
+    }
+}
+
+fn open(dir: &tempfile::TempDir) -> Journal {
+    Journal::open(&dir.path().join("data").join("journal.db")).unwrap()
+}
+
+fn ids(items: &[OutboxItem]) -> Vec<String> {
+    items.iter().map(|i| i.record_id.clone()).collect()
+}
+
+#[tokio::test]
+async fn settings_are_wal_and_synchronous_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let s = j.settings().await.unwrap();
+    assert_eq!(s.journal_mode.to_ascii_lowercase(), "wal");
+    assert_eq!(s.synchronous, 2, "synchronous must be FULL");
+    assert!(s.foreign_keys);
+    assert!(s.busy_timeout_ms >= 1000);
+    assert_eq!(s.schema_version, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn committed_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let receipt = j
+        .commit_message(adapted("M1", &["A", "B"], &[DEST, "archive"]))
+        .await
+        .unwrap();
+    assert_eq!(receipt.new_records, 2);
+    assert_eq!(receipt.duplicate_records, 0);
+    assert_eq!(
+        receipt.message_id.to_string(),
+        receipt.message_id.0.to_string()
+    );
+    j.close().await;
+
+    let j = open(&dir);
+    let m = j
+        .message(receipt.message_id)
+        .await
+        .unwrap()
+        .expect("message kept");
+    assert_eq!(m.source, "lab");
+    assert_eq!(m.status, MessageStatus::Routed);
+    assert_eq!(m.rules_version.as_deref(), Some("rules-7"));
+    assert_eq!(m.payload, b"MSH|^~\\&|LAB|M1");
+    assert_eq!(m.peer.as_deref(), Some("10.0.0.1:4242"));
+    assert_eq!(m.records.len(), 2);
+    assert_eq!(m.records[0].record.envelope.id, record_id("lab", "M1", 0));
+    assert_eq!(
+        m.records[1].record.bundle.get(),
+        r#"{"resourceType":"Bundle"}"#
+    );
+    for r in &m.records {
+        assert_eq!(r.outbox.len(), 2);
+        assert!(r.outbox.iter().all(|o| o.state == DeliveryState::Pending));
+    }
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 2);
+    assert_eq!(j.pending_count("archive").await.unwrap(), 2);
+    let items = j.claim_due(DEST, now_ms(), 10).await.unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0].record.envelope.source_message_id, "M1");
+    assert_eq!(
+        j.records_for_message(receipt.message_id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(j.count_by_status().await.unwrap()["routed"], 1);
+
+    // Dropping (not closing) also commits what was queued and releases the file.
+    j.commit_message(adapted("M2", &["C"], &[DEST]))
+        .await
+        .unwrap();
+    drop(j);
+    let j = open(&dir);
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_batches_concurrent_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let n = 2_000;
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let j = j.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                j.commit_message(adapted(&format!("G{i}"), &["A"], &[DEST]))
+                    .await
+            })
+        })
+        .collect();
+    let mut message_ids = HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap().unwrap();
+        assert_eq!(r.new_records, 1);
+        message_ids.insert(r.message_id);
+    }
+    assert_eq!(message_ids.len(), n);
+    let stats = j.stats();
+    println!("{stats:?}");
+    assert_eq!(stats.requests, n as u64);
+    assert!(
+        stats.transactions < n as u64 / 4,
+        "group commit did not batch: {stats:?}"
+    );
+    assert!(stats.largest_batch > 1);
+    assert_eq!(j.pending_count(DEST).await.unwrap(), n as u64);
+    assert_eq!(j.count_by_status().await.unwrap()["routed"], n as u64);
+}
+
+#[tokio::test]
+async fn resend_is_stored_but_not_delivered_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let first = j
+        .commit_message(adapted("M1", &["A", "B"], &[DEST, "archive"]))
+        .await
+        .unwrap();
+    let second = j
+        .commit_message(adapted("M1", &["A", "B"], &[DEST, "archive"]))
+        .await
+        .unwrap();
+    assert_ne!(
+        first.message_id, second.message_id,
+        "a resend is a new message row"
+    );
+    assert_eq!((second.new_records, second.duplicate_records), (0, 2));
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 2);
+    assert_eq!(j.pending_count("archive").await.unwrap(), 2);
+    let view = j.message(second.message_id).await.unwrap().unwrap();
+    assert!(
+        view.records
+            .iter()
+            .all(|r| r.duplicate && r.outbox.len() == 2)
+    );
+    assert_eq!(j.count_by_status().await.unwrap()["routed"], 2);
+
+    // A resend routed to a new destination adds only that destination.
+    let third = j
+        .commit_message(adapted("M1", &["A", "B"], &[DEST, "new-dest"]))
+        .await
+        .unwrap();
+    assert_eq!(third.new_records, 0);
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 2);
+    assert_eq!(j.pending_count("new-dest").await.unwrap(), 2);
+
+    // Once everything is delivered, every message referring to the records is delivered,
+    // and a later resend is delivered at once (nothing left to do).
+    for d in [DEST, "archive", "new-dest"] {
+        let items = j.claim_due(d, now_ms(), 10).await.unwrap();
+        assert_eq!(items.len(), 2, "{d}");
+        let ids: Vec<i64> = items.iter().map(|i| i.outbox_id).collect();
+        j.mark_delivered(&ids, now_ms()).await.unwrap();
+    }
+    assert_eq!(j.count_by_status().await.unwrap()["delivered"], 3);
+    let fourth = j
+        .commit_message(adapted("M1", &["A", "B"], &[DEST]))
+        .await
+        .unwrap();
+    let v = j.message(fourth.message_id).await.unwrap().unwrap();
+    assert_eq!(v.status, MessageStatus::Delivered);
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn claims_keep_per_patient_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    // Records 1 and 2 for patient A, 3 for B (local id only).
+    j.commit_message(adapted("M1", &["A", "A", "local:B"], &[DEST]))
+        .await
+        .unwrap();
+    let (r1, r2, r3) = (
+        record_id("lab", "M1", 0),
+        record_id("lab", "M1", 1),
+        record_id("lab", "M1", 2),
+    );
+    let now = now_ms();
+    assert_eq!(j.next_due_at(DEST).await.unwrap(), Some(0));
+    let first = j.claim_due(DEST, now, 10).await.unwrap();
+    assert_eq!(ids(&first), vec![r1.clone(), r3.clone()]);
+    assert_eq!(first[0].attempts, 0);
+    assert_eq!(first[0].destination, DEST);
+
+    // In flight: not handed out again, and record 2 is still blocked by record 1.
+    assert!(j.claim_due(DEST, now, 10).await.unwrap().is_empty());
+    assert_eq!(j.next_due_at(DEST).await.unwrap(), None);
+    assert!(j.claim_due("other", now, 10).await.unwrap().is_empty());
+
+    // Record 1 fails and backs off: nothing for A until then, B is done.
+    let retry_at = now + 60_000;
+    j.mark_failed(first[0].outbox_id, "503 Service Unavailable", retry_at)
+        .await
+        .unwrap();
+    j.mark_delivered(&[first[1].outbox_id], now).await.unwrap();
+    assert!(j.claim_due(DEST, now, 10).await.unwrap().is_empty());
+    assert_eq!(j.next_due_at(DEST).await.unwrap(), Some(retry_at));
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 2);
+
+    // Time passes: record 1 again (attempts counted), still not record 2.
+    let again = j.claim_due(DEST, retry_at, 10).await.unwrap();
+    assert_eq!(ids(&again), vec![r1.clone()]);
+    assert_eq!(again[0].attempts, 1);
+    j.mark_delivered(&[again[0].outbox_id], retry_at)
+        .await
+        .unwrap();
+
+    let last = j.claim_due(DEST, retry_at, 10).await.unwrap();
+    assert_eq!(ids(&last), vec![r2]);
+
+    // Release (shutdown): handed out again by a later claim, state unchanged.
+    j.release(&[last[0].outbox_id]).await;
+    let released = j.claim_due(DEST, retry_at, 10).await.unwrap();
+    assert_eq!(released[0].outbox_id, last[0].outbox_id);
+    assert_eq!(released[0].attempts, 0);
+    j.mark_delivered(&[released[0].outbox_id], retry_at)
+        .await
+        .unwrap();
+
+    let attempts = j.attempts(first[0].outbox_id).await.unwrap();
+    let outcomes: Vec<_> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["failed", "delivered"]);
+    assert_eq!(
+        attempts[0].error.as_deref(),
+        Some("503 Service Unavailable")
+    );
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 0);
+    let counts = j.count_by_status().await.unwrap();
+    assert_eq!(counts["delivered"], 1);
+    assert_eq!(counts["routed"], 0);
+    let _ = r3;
+}
+
+#[tokio::test]
+async fn claims_are_oldest_first_and_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    for i in 0..5 {
+        j.commit_message(adapted(&format!("M{i}"), &[&format!("P{i}")], &[DEST]))
+            .await
+            .unwrap();
+    }
+    let now = now_ms();
+    let a = j.claim_due(DEST, now, 2).await.unwrap();
+    let b = j.claim_due(DEST, now, 2).await.unwrap();
+    let c = j.claim_due(DEST, now, 2).await.unwrap();
+    let got: Vec<_> = a
+        .iter()
+        .chain(&b)
+        .chain(&c)
+        .map(|i| i.record.envelope.source_message_id.clone())
+        .collect();
+    assert_eq!(got, ["M0", "M1", "M2", "M3", "M4"]);
+    assert!(j.claim_due(DEST, now, 2).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_with_their_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let receipt = j
+        .commit_message(adapted("M1", &["A"], &[DEST, "archive"]))
+        .await
+        .unwrap();
+    let now = now_ms();
+    let item = j.claim_due(DEST, now, 10).await.unwrap().remove(0);
+    j.mark_failed(item.outbox_id, "timeout", now).await.unwrap();
+    let item = j.claim_due(DEST, now, 10).await.unwrap().remove(0);
+    j.mark_dead(item.outbox_id, "400 invalid bundle")
+        .await
+        .unwrap();
+
+    assert!(
+        j.claim_due(DEST, now + 1_000_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 0);
+    let dead = j.dead_letters(Some(DEST), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].outbox_id, item.outbox_id);
+    assert_eq!(dead[0].message_id, receipt.message_id);
+    assert_eq!(dead[0].attempts, 2);
+    assert_eq!(dead[0].last_error.as_deref(), Some("400 invalid bundle"));
+    assert_eq!(j.dead_letters(None, 10).await.unwrap(), dead);
+    assert!(
+        j.dead_letters(Some("archive"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let attempts = j.attempts(item.outbox_id).await.unwrap();
+    let outcomes: Vec<_> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["failed", "dead"]);
+    assert_eq!(attempts[1].error.as_deref(), Some("400 invalid bundle"));
+
+    let m = j.message(receipt.message_id).await.unwrap().unwrap();
+    assert_eq!(m.status, MessageStatus::Dead);
+    let states: Vec<_> = m.records[0].outbox.iter().map(|o| o.state).collect();
+    assert_eq!(states, [DeliveryState::Dead, DeliveryState::Pending]);
+    // Delivering the other destination does not hide the dead letter.
+    let other = j.claim_due("archive", now, 10).await.unwrap();
+    j.mark_delivered(&[other[0].outbox_id], now).await.unwrap();
+    let counts = j.count_by_status().await.unwrap();
+    assert_eq!(counts["dead"], 1);
+    // Dead messages are kept by pruning.
+    assert_eq!(j.prune_delivered(now_ms() + 1_000).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn failed_and_held_outcomes_are_stored_without_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let mut failed = adapted("F1", &[], &[]);
+    failed.outcome = Outcome::Failed {
+        plugin: Some("hl7-lab".into()),
+        reason: "MSH-9 missing".into(),
+    };
+    let mut held = adapted("H1", &[], &[]);
+    held.outcome = Outcome::Held {
+        reason: "plugin hl7-lab suspended".into(),
+    };
+    let f = j.commit_message(failed).await.unwrap();
+    let h = j.commit_message(held).await.unwrap();
+    assert_eq!((f.new_records, h.new_records), (0, 0));
+
+    let fv = j.message(f.message_id).await.unwrap().unwrap();
+    assert_eq!(fv.status, MessageStatus::Failed);
+    assert_eq!(fv.error.as_deref(), Some("MSH-9 missing"));
+    assert_eq!(fv.plugin.as_deref(), Some("hl7-lab"));
+    assert!(fv.records.is_empty());
+    let hv = j.message(h.message_id).await.unwrap().unwrap();
+    assert_eq!(hv.status, MessageStatus::Held);
+    assert_eq!(hv.error.as_deref(), Some("plugin hl7-lab suspended"));
+    assert_eq!(hv.payload, b"MSH|^~\\&|LAB|H1");
+
+    // An adapted message with a record no route matched: held, its routed record still goes.
+    let mut partly = adapted("P1", &["A", "B"], &[DEST]);
+    if let Outcome::Adapted { records, .. } = &mut partly.outcome {
+        records[1].destinations.clear();
+        records[1].route = None;
+    }
+    let p = j.commit_message(partly).await.unwrap();
+    let pv = j.message(p.message_id).await.unwrap().unwrap();
+    assert_eq!(pv.status, MessageStatus::Held);
+    assert!(pv.records[1].held && pv.records[1].outbox.is_empty());
+    assert_eq!(pv.records[0].outbox.len(), 1);
+
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 1);
+    let counts = j.count_by_status().await.unwrap();
+    assert_eq!(counts["failed"], 1);
+    assert_eq!(counts["held"], 2);
+    assert_eq!(j.prune_delivered(now_ms() + 1_000).await.unwrap(), 0);
+    assert!(j.message(MessageId(9_999)).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn prune_removes_only_fully_delivered_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let done = j
+        .commit_message(adapted("D1", &["A"], &[DEST]))
+        .await
+        .unwrap();
+    let waiting = j
+        .commit_message(adapted("W1", &["B"], &[DEST]))
+        .await
+        .unwrap();
+    let none = j.commit_message(adapted("N1", &[], &[DEST])).await.unwrap();
+    let items = j.claim_due(DEST, now_ms(), 10).await.unwrap();
+    j.mark_delivered(&[items[0].outbox_id], now_ms())
+        .await
+        .unwrap();
+    j.release(&[items[1].outbox_id]).await;
+
+    assert_eq!(
+        j.prune_delivered(0).await.unwrap(),
+        0,
+        "cutoff before everything"
+    );
+    assert_eq!(j.prune_delivered(now_ms() + 1_000).await.unwrap(), 2);
+    assert!(j.message(done.message_id).await.unwrap().is_none());
+    assert!(j.message(none.message_id).await.unwrap().is_none());
+    assert!(j.message(waiting.message_id).await.unwrap().is_some());
+    assert!(j.attempts(items[0].outbox_id).await.unwrap().is_empty());
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 1);
+    let counts = j.count_by_status().await.unwrap();
+    assert_eq!(counts["delivered"], 0);
+    assert_eq!(counts["routed"], 1);
+}
+
+#[tokio::test]
+async fn a_full_disk_is_reported_as_such_and_nothing_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    j.commit_message(adapted("M0", &["A"], &[DEST]))
+        .await
+        .unwrap();
+    // Cap the file at its current size: the next message does not fit.
+    let pages: i64 = j
+        .read(|c| {
+            c.query_row("PRAGMA page_count", [], |r| r.get(0))
+                .map_err(|e| JournalError::sqlite("test", e))
+        })
+        .await
+        .unwrap();
+    j.exec_on_writer(&format!("PRAGMA max_page_count = {pages}"))
+        .await
+        .unwrap();
+    let big = "x".repeat(64 * 1024);
+    let mut m = adapted("BIG", &[], &[DEST]);
+    if let Outcome::Adapted { records, .. } = &mut m.outcome {
+        records.push(RoutedRecord {
+            record: record_with_bundle("BIG", 0, "A", &format!(r#"{{"big":"{big}"}}"#)),
+            route: None,
+            destinations: vec![DEST.into()],
+        });
+    }
+    let err = j.commit_message(m).await.unwrap_err();
+    assert!(err.is_disk_full(), "{err:?}");
+    assert!(matches!(err, JournalError::DiskFull { .. }));
+    // The journal still works, and the failed message left nothing behind.
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 1);
+    assert_eq!(j.count_by_status().await.unwrap()["routed"], 1);
+    let stats = j.stats();
+    assert!(stats.failed_transactions + stats.transactions >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_request_fails_alone_in_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    j.exec_on_writer(
+        "CREATE TEMP TRIGGER reject_bad BEFORE INSERT ON messages WHEN NEW.source = 'bad'
+         BEGIN SELECT RAISE(ABORT, 'rejected by test'); END;",
+    )
+    .await
+    .unwrap();
+    let n = 300;
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let j = j.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                let mut m = adapted(&format!("R{i}"), &["A"], &[DEST]);
+                if i % 10 == 3 {
+                    m.source = "bad".into();
+                }
+                barrier.wait().await;
+                (i, j.commit_message(m).await)
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, Err(e)) => {
+                assert_eq!(i % 10, 3, "{e}");
+                assert!(matches!(e, JournalError::Sqlite { .. }), "{e:?}");
+                assert!(e.to_string().contains("rejected by test"), "{e}");
+            }
+            (i, Ok(r)) => {
+                assert_ne!(i % 10, 3);
+                assert_eq!(r.new_records, 1);
+                ok += 1;
+            }
+        }
+    }
+    assert_eq!(ok, 270);
+    let stats = j.stats();
+    assert_eq!(stats.failed_transactions, 0);
+    assert!(stats.transactions < n as u64 / 4, "{stats:?}");
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 270);
+    assert_eq!(j.count_by_status().await.unwrap()["routed"], 270);
+}
+
+#[tokio::test]
+async fn closed_journal_refuses_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let other = j.clone();
+    j.close().await;
+    let err = other
+        .commit_message(adapted("M1", &["A"], &[DEST]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::Closed), "{err:?}");
+}
+
+#[test]
+fn patient_keys() {
+    assert_eq!(patient_key(&record("M", 0, "123")), "ins:123");
+    assert_eq!(
+        patient_key(&record("M", 0, "local:9")),
+        "local:urn:oid:1.2.3|9"
+    );
+    let r = record("M", 0, "none:");
+    assert_eq!(patient_key(&r), format!("record:{}", r.envelope.id));
+}
+
+/// `cargo test -p passerelle --release --lib journal -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_group_commit_throughput() {
+    const MESSAGES: usize = 50_000;
+    const TASKS: usize = 64;
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let payload = "OBX|1|NM|718-7^Hemoglobin^LN||13.2|g/dL|12-16|N|||F\r".repeat(30);
+    let payload = &payload[..1500];
+    let bundle = format!(
+        r#"{{"resourceType":"Bundle","type":"collection","note":"{}"}}"#,
+        "b".repeat(1200)
+    );
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let j = j.clone();
+            let payload = payload.to_string();
+            let bundle = bundle.clone();
+            tokio::spawn(async move {
+                for i in (t..MESSAGES).step_by(TASKS) {
+                    let smid = format!("B{i}");
+                    let mut m = adapted(&smid, &[], &[]);
+                    m.payload = payload.clone().into_bytes();
+                    if let Outcome::Adapted { records, .. } = &mut m.outcome {
+                        records.push(RoutedRecord {
+                            record: record_with_bundle(
+                                &smid,
+                                0,
+                                &format!("P{}", i % 5000),
+                                &bundle,
+                            ),
+                            route: Some("all".into()),
+                            destinations: vec![DEST.into()],
+                        });
+                    }
+                    j.commit_message(m).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    let stats = j.stats();
+    println!(
+        "journal bench: {MESSAGES} messages (1.5 KB payload + 1 record) from {TASKS} tasks in {:.2?}: {:.0} messages/s; {} transactions, {:.1} messages/transaction, largest batch {}",
+        elapsed,
+        MESSAGES as f64 / elapsed.as_secs_f64(),
+        stats.transactions,
+        stats.requests as f64 / stats.transactions as f64,
+        stats.largest_batch,
+    );
+    assert_eq!(j.pending_count(DEST).await.unwrap(), MESSAGES as u64);
+
+    // Delivery side: claim and mark everything, 200 at a time.
+    let start = Instant::now();
+    let mut delivered = 0;
+    loop {
+        let items = j.claim_due(DEST, now_ms(), 200).await.unwrap();
+        if items.is_empty() {
+            break;
+        }
+        let ids: Vec<i64> = items.iter().map(|i| i.outbox_id).collect();
+        j.mark_delivered(&ids, now_ms()).await.unwrap();
+        delivered += ids.len();
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "journal bench: claimed and marked {delivered} entries in {elapsed:.2?}: {:.0} entries/s",
+        delivered as f64 / elapsed.as_secs_f64()
+    );
+    assert_eq!(delivered, MESSAGES);
+}

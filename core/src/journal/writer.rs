@@ -1,0 +1,657 @@
+//! The writer thread: group commit of every write request.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::{JournalError, ctx};
+use super::{
+    CommitReceipt, Counters, IngestedMessage, JournalSettings, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS,
+    MessageId, MessageStatus, Outcome, now_ms, patient_key,
+};
+
+type Reply<T> = oneshot::Sender<Result<T, JournalError>>;
+
+pub(super) enum Request {
+    /// A write, run in the next group-commit transaction.
+    Tx {
+        op: Op,
+        reply: Reply<Done>,
+    },
+    Settings(Reply<JournalSettings>),
+    /// Commit what is queued, then stop.
+    Close(Option<oneshot::Sender<()>>),
+    #[cfg(test)]
+    Exec(String, Reply<()>),
+}
+
+pub(super) enum Op {
+    Commit(Box<PreparedMessage>),
+    MarkDelivered {
+        ids: Vec<i64>,
+        now_ms: i64,
+    },
+    MarkFailed {
+        id: i64,
+        error: String,
+        next_attempt_at_ms: i64,
+    },
+    MarkDead {
+        id: i64,
+        error: String,
+    },
+    Prune {
+        older_than_ms: i64,
+        limit: usize,
+    },
+}
+
+impl Op {
+    /// What the request weighs against [`MAX_BATCH_BYTES`].
+    fn bytes(&self) -> usize {
+        match self {
+            Op::Commit(m) => m.bytes,
+            Op::MarkDelivered { ids, .. } => 64 + ids.len() * 8,
+            Op::MarkFailed { error, .. } | Op::MarkDead { error, .. } => 64 + error.len(),
+            Op::Prune { .. } => 64,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum Done {
+    Receipt(CommitReceipt),
+    Unit,
+    Count(u64),
+}
+
+/// A message with its records already serialised (done on the caller's task).
+pub(super) struct PreparedMessage {
+    source: String,
+    content_type: String,
+    received_at: String,
+    payload: Vec<u8>,
+    peer: Option<String>,
+    outcome: PreparedOutcome,
+    bytes: usize,
+}
+
+enum PreparedOutcome {
+    Adapted {
+        plugin: String,
+        plugin_version: String,
+        source_message_id: String,
+        message_type: Option<String>,
+        rules_version: String,
+        records: Vec<PreparedRecord>,
+    },
+    Failed {
+        plugin: Option<String>,
+        reason: String,
+    },
+    Held {
+        reason: String,
+    },
+}
+
+struct PreparedRecord {
+    id: String,
+    kind: String,
+    patient_key: String,
+    json: String,
+    route: Option<String>,
+    destinations: Vec<String>,
+}
+
+impl PreparedMessage {
+    pub(super) fn new(m: IngestedMessage) -> Self {
+        let mut bytes = m.payload.len() + 256;
+        let outcome = match m.outcome {
+            Outcome::Adapted {
+                plugin,
+                plugin_version,
+                source_message_id,
+                message_type,
+                rules_version,
+                records,
+            } => PreparedOutcome::Adapted {
+                plugin,
+                plugin_version,
+                source_message_id,
+                message_type,
+                rules_version,
+                records: records
+                    .into_iter()
+                    .map(|r| {
+                        let json = r.record.to_json_line();
+                        bytes += json.len() + 64 * (1 + r.destinations.len());
+                        let mut seen = HashSet::new();
+                        PreparedRecord {
+                            id: r.record.envelope.id.clone(),
+                            kind: r.record.envelope.kind.clone(),
+                            patient_key: patient_key(&r.record),
+                            json,
+                            route: r.route,
+                            destinations: r
+                                .destinations
+                                .into_iter()
+                                .filter(|d| seen.insert(d.clone()))
+                                .collect(),
+                        }
+                    })
+                    .collect(),
+            },
+            Outcome::Failed { plugin, reason } => PreparedOutcome::Failed { plugin, reason },
+            Outcome::Held { reason } => PreparedOutcome::Held { reason },
+        };
+        PreparedMessage {
+            source: m.source,
+            content_type: m.content_type,
+            received_at: m.received_at,
+            payload: m.payload,
+            peer: m.peer,
+            outcome,
+            bytes,
+        }
+    }
+}
+
+/// The thread body: batch, run, commit, answer; until closed.
+pub(super) fn run(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    counters: Arc<Counters>,
+) {
+    let mut batch: Vec<(Op, Reply<Done>)> = Vec::with_capacity(MAX_BATCH_REQUESTS);
+    let mut close_replies = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut bytes = 0;
+        let mut next = Some(first);
+        while let Some(req) = next.take() {
+            match req {
+                Request::Tx { op, reply } => {
+                    bytes += op.bytes();
+                    batch.push((op, reply));
+                }
+                Request::Settings(reply) => {
+                    let _ = reply.send(settings(&conn));
+                }
+                Request::Close(reply) => {
+                    // Refuse new requests; those already queued are still received below.
+                    rx.close();
+                    close_replies.extend(reply);
+                }
+                #[cfg(test)]
+                Request::Exec(sql, reply) => {
+                    let _ = reply.send(conn.execute_batch(&sql).map_err(ctx("test exec")));
+                }
+            }
+            if batch.len() < MAX_BATCH_REQUESTS && bytes < MAX_BATCH_BYTES {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            run_batch(&conn, &mut batch, &counters);
+        }
+    }
+    drop(conn);
+    for reply in close_replies {
+        let _ = reply.send(());
+    }
+    tracing::debug!("journal writer stopped");
+}
+
+/// Runs one group-commit transaction and answers every request of the batch.
+fn run_batch(conn: &Connection, batch: &mut Vec<(Op, Reply<Done>)>, counters: &Counters) {
+    let n = batch.len() as u64;
+    counters.requests.fetch_add(n, Ordering::Relaxed);
+    counters.largest_batch.fetch_max(n, Ordering::Relaxed);
+
+    let fail_all = |batch: &mut Vec<(Op, Reply<Done>)>, e: JournalError| {
+        counters.failed_transactions.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %e, requests = batch.len(), "journal transaction failed");
+        for (_, reply) in batch.drain(..) {
+            let _ = reply.send(Err(e.clone()));
+        }
+    };
+
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        return fail_all(batch, JournalError::sqlite("starting a transaction", e));
+    }
+    // Optimistic first: no savepoints (a savepoint makes SQLite copy every already-dirty page
+    // a request touches). If a request fails, start over with one savepoint per request.
+    let ops = || batch.iter().map(|(op, _)| op);
+    let outcome = match run_ops(conn, ops(), false) {
+        Ok(None) => exec(conn, "ROLLBACK")
+            .and_then(|()| exec(conn, "BEGIN IMMEDIATE"))
+            .map_err(ctx("restarting a transaction"))
+            .and_then(|()| run_ops(conn, ops(), true)),
+        other => other,
+    };
+    let results = match outcome.and_then(|r| {
+        let r =
+            r.ok_or_else(|| JournalError::Internal("request retry without savepoints".into()))?;
+        exec(conn, "COMMIT").map_err(ctx("committing"))?;
+        Ok(r)
+    }) {
+        Ok(results) => results,
+        Err(e) => return abort(conn, batch, e, fail_all),
+    };
+    counters.transactions.fetch_add(1, Ordering::Relaxed);
+    for ((_, reply), result) in batch.drain(..).zip(results) {
+        let _ = reply.send(result);
+    }
+}
+
+/// Runs the requests of a batch. With `savepoints`, each runs in its own savepoint: a request
+/// that fails is rolled back alone and gets its error. Without, the first failing request
+/// stops the run with `Ok(None)` (the caller rolls back and retries with savepoints). `Err`
+/// means the whole transaction is lost.
+fn run_ops<'a>(
+    conn: &Connection,
+    ops: impl Iterator<Item = &'a Op>,
+    savepoints: bool,
+) -> Result<Option<Vec<Result<Done, JournalError>>>, JournalError> {
+    let now = now_ms();
+    let mut results = Vec::new();
+    for op in ops {
+        if savepoints {
+            exec(conn, "SAVEPOINT request").map_err(ctx("starting a savepoint"))?;
+        }
+        match apply(conn, op, now) {
+            Ok(done) => {
+                if savepoints {
+                    exec(conn, "RELEASE request").map_err(ctx("releasing a savepoint"))?;
+                }
+                results.push(Ok(done));
+            }
+            // SQLite rolled the whole transaction back (disk full, I/O error): every request
+            // of the batch is lost, not only this one.
+            Err(e) if conn.is_autocommit() => return Err(e),
+            Err(_) if !savepoints => return Ok(None),
+            Err(e) => {
+                exec(conn, "ROLLBACK TO request")
+                    .and_then(|()| exec(conn, "RELEASE request"))
+                    .map_err(ctx("rolling back a savepoint"))?;
+                results.push(Err(e));
+            }
+        }
+    }
+    Ok(Some(results))
+}
+
+/// Rolls the open transaction back (if SQLite did not already) and fails the whole batch.
+fn abort(
+    conn: &Connection,
+    batch: &mut Vec<(Op, Reply<Done>)>,
+    e: JournalError,
+    fail_all: impl Fn(&mut Vec<(Op, Reply<Done>)>, JournalError),
+) {
+    if !conn.is_autocommit()
+        && let Err(e2) = exec(conn, "ROLLBACK")
+    {
+        tracing::error!(error = %e2, "journal rollback failed");
+    }
+    fail_all(batch, e)
+}
+
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, JournalError> {
+    match op {
+        Op::Commit(m) => commit_message(conn, m, now).map(Done::Receipt),
+        Op::MarkDelivered { ids, now_ms } => {
+            for &id in ids {
+                finish(conn, id, "delivered", None, *now_ms)?;
+            }
+            Ok(Done::Unit)
+        }
+        Op::MarkFailed {
+            id,
+            error,
+            next_attempt_at_ms,
+        } => mark_failed(conn, *id, error, *next_attempt_at_ms, now).map(|()| Done::Unit),
+        Op::MarkDead { id, error } => {
+            finish(conn, *id, "dead", Some(error), now).map(|()| Done::Unit)
+        }
+        Op::Prune {
+            older_than_ms,
+            limit,
+        } => prune(conn, *older_than_ms, *limit).map(Done::Count),
+    }
+}
+
+fn commit_message(
+    conn: &Connection,
+    m: &PreparedMessage,
+    now: i64,
+) -> Result<CommitReceipt, JournalError> {
+    const OP: &str = "storing a message";
+    let e = ctx(OP);
+    let (outcome, status, error, plugin, plugin_version, smid, mtype, rules) = match &m.outcome {
+        PreparedOutcome::Adapted {
+            plugin,
+            plugin_version,
+            source_message_id,
+            message_type,
+            rules_version,
+            records,
+        } => {
+            let held = records.iter().filter(|r| r.destinations.is_empty()).count();
+            let (status, error) = if held > 0 {
+                (
+                    MessageStatus::Held,
+                    Some(format!(
+                        "{held} of {} record(s) matched no route",
+                        records.len()
+                    )),
+                )
+            } else {
+                (MessageStatus::Routed, None)
+            };
+            (
+                "adapted",
+                status,
+                error,
+                Some(plugin.as_str()),
+                Some(plugin_version.as_str()),
+                Some(source_message_id.as_str()),
+                message_type.as_deref(),
+                Some(rules_version.as_str()),
+            )
+        }
+        PreparedOutcome::Failed { plugin, reason } => (
+            "failed",
+            MessageStatus::Failed,
+            Some(reason.clone()),
+            plugin.as_deref(),
+            None,
+            None,
+            None,
+            None,
+        ),
+        PreparedOutcome::Held { reason } => (
+            "held",
+            MessageStatus::Held,
+            Some(reason.clone()),
+            None,
+            None,
+            None,
+            None,
+            None,
+        ),
+    };
+    conn.prepare_cached(
+        "INSERT INTO messages (source, content_type, received_at, stored_at, peer, outcome,
+             status, error, plugin, plugin_version, source_message_id, message_type,
+             rules_version, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            m.source,
+            m.content_type,
+            m.received_at,
+            now,
+            m.peer,
+            outcome,
+            status.as_str(),
+            error,
+            plugin,
+            plugin_version,
+            smid,
+            mtype,
+            rules,
+            m.payload,
+        ])
+    })
+    .map_err(&e)?;
+    let message_id = conn.last_insert_rowid();
+    let mut receipt = CommitReceipt {
+        message_id: MessageId(message_id),
+        new_records: 0,
+        duplicate_records: 0,
+    };
+    let PreparedOutcome::Adapted { records, .. } = &m.outcome else {
+        return Ok(receipt);
+    };
+
+    let mut insert_record = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO records (id, first_message_id, patient_key, kind, json)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(&e)?;
+    let mut find_record = conn
+        .prepare_cached("SELECT rec FROM records WHERE id = ?1")
+        .map_err(&e)?;
+    let mut link = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO message_records
+                 (message_id, position, rec, route, held, duplicate)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(&e)?;
+    let mut enqueue = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO outbox (rec, destination, patient_key, state, created_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4)",
+        )
+        .map_err(&e)?;
+    for (position, r) in records.iter().enumerate() {
+        let new = insert_record
+            .execute(params![r.id, message_id, r.patient_key, r.kind, r.json])
+            .map_err(&e)?
+            == 1;
+        let rec: i64 = if new {
+            receipt.new_records += 1;
+            conn.last_insert_rowid()
+        } else {
+            receipt.duplicate_records += 1;
+            find_record
+                .query_row([&r.id], |row| row.get(0))
+                .map_err(&e)?
+        };
+        link.execute(params![
+            message_id,
+            position as i64,
+            rec,
+            r.route,
+            r.destinations.is_empty(),
+            !new
+        ])
+        .map_err(&e)?;
+        for d in &r.destinations {
+            enqueue
+                .execute(params![rec, d, r.patient_key, now])
+                .map_err(&e)?;
+        }
+    }
+    // A resend (or a message without records) may have nothing left to deliver.
+    if status == MessageStatus::Routed && (records.is_empty() || receipt.duplicate_records > 0) {
+        settle(conn, message_id).map_err(&e)?;
+    }
+    Ok(receipt)
+}
+
+/// Recomputes the status of a `routed` message from the outbox entries of its records.
+///
+/// Written with `IN (subquery)` rather than a join: with a join, SQLite's constant propagation
+/// compares `?1` with the partial indexes' `state = '...'` and re-prepares the statement at
+/// every execution.
+fn settle(conn: &Connection, message_id: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE messages SET status = CASE
+             WHEN EXISTS (SELECT 1 FROM outbox
+                          WHERE rec IN (SELECT rec FROM message_records WHERE message_id = ?1)
+                            AND state = 'dead') THEN 'dead'
+             WHEN EXISTS (SELECT 1 FROM outbox
+                          WHERE rec IN (SELECT rec FROM message_records WHERE message_id = ?1)
+                            AND state = 'pending') THEN 'routed'
+             ELSE 'delivered' END
+         WHERE id = ?1 AND status = 'routed'",
+    )?
+    .execute([message_id])?;
+    Ok(())
+}
+
+/// Delivered or dead: the entry leaves the queue; the messages that refer to it are settled.
+fn finish(
+    conn: &Connection,
+    id: i64,
+    state: &'static str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<(), JournalError> {
+    let op = if state == "delivered" {
+        "marking delivered"
+    } else {
+        "dead-lettering"
+    };
+    let e = ctx(op);
+    // The new state is a literal, not a parameter: a parameter compared with the partial
+    // indexes' `state = '...'` makes SQLite re-prepare the statement at every execution.
+    let sql = if state == "delivered" {
+        "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, finished_at = ?2,
+             last_error = COALESCE(?3, last_error)
+         WHERE id = ?1 AND state = 'pending'"
+    } else {
+        "UPDATE outbox SET state = 'dead', attempts = attempts + 1, finished_at = ?2,
+             last_error = COALESCE(?3, last_error)
+         WHERE id = ?1 AND state = 'pending'"
+    };
+    let changed = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| s.execute(params![id, now, error]))
+        .map_err(&e)?;
+    if changed == 0 {
+        tracing::warn!(
+            outbox_id = id,
+            state,
+            "outbox entry is not pending; mark ignored"
+        );
+        return Ok(());
+    }
+    record_attempt(conn, id, now, state, error).map_err(&e)?;
+    let messages: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT message_id FROM message_records
+             WHERE rec = (SELECT rec FROM outbox WHERE id = ?1)",
+        )
+        .and_then(|mut s| {
+            s.query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(&e)?;
+    for m in messages {
+        settle(conn, m).map_err(&e)?;
+    }
+    Ok(())
+}
+
+fn mark_failed(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    next_attempt_at_ms: i64,
+    now: i64,
+) -> Result<(), JournalError> {
+    let e = ctx("recording a failed attempt");
+    let changed = conn
+        .prepare_cached(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+             WHERE id = ?1 AND state = 'pending'",
+        )
+        .and_then(|mut s| s.execute(params![id, next_attempt_at_ms, error]))
+        .map_err(&e)?;
+    if changed == 0 {
+        tracing::warn!(
+            outbox_id = id,
+            "outbox entry is not pending; failure ignored"
+        );
+        return Ok(());
+    }
+    record_attempt(conn, id, now, "failed", Some(error)).map_err(&e)
+}
+
+fn record_attempt(
+    conn: &Connection,
+    id: i64,
+    at: i64,
+    outcome: &str,
+    error: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO attempts (outbox_id, at, outcome, error) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, at, outcome, error])?;
+    Ok(())
+}
+
+fn prune(conn: &Connection, older_than_ms: i64, limit: usize) -> Result<u64, JournalError> {
+    let e = ctx("pruning delivered messages");
+    let ids: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM messages WHERE status = 'delivered' AND stored_at < ?1 LIMIT ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![older_than_ms, limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(&e)?;
+    let mut records_of = conn
+        .prepare_cached("SELECT rec FROM message_records WHERE message_id = ?1")
+        .map_err(&e)?;
+    let mut delete_message = conn
+        .prepare_cached("DELETE FROM messages WHERE id = ?1")
+        .map_err(&e)?;
+    // Outbox entries and their attempts go with the record (ON DELETE CASCADE).
+    let mut delete_orphan = conn
+        .prepare_cached(
+            "DELETE FROM records WHERE rec = ?1
+               AND NOT EXISTS (SELECT 1 FROM message_records WHERE rec = ?1)",
+        )
+        .map_err(&e)?;
+    for &id in &ids {
+        let records: Vec<i64> = records_of
+            .query_map([id], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(&e)?;
+        delete_message.execute([id]).map_err(&e)?;
+        for r in records {
+            delete_orphan.execute([r]).map_err(&e)?;
+        }
+    }
+    Ok(ids.len() as u64)
+}
+
+fn settings(conn: &Connection) -> Result<JournalSettings, JournalError> {
+    let e = ctx("reading the settings");
+    let q = |sql: &str| -> Result<rusqlite::types::Value, JournalError> {
+        conn.query_row(sql, [], |r| r.get(0)).map_err(&e)
+    };
+    let int = |v: rusqlite::types::Value| match v {
+        rusqlite::types::Value::Integer(i) => i,
+        _ => -1,
+    };
+    Ok(JournalSettings {
+        journal_mode: match q("PRAGMA journal_mode")? {
+            rusqlite::types::Value::Text(s) => s,
+            other => format!("{other:?}"),
+        },
+        synchronous: int(q("PRAGMA synchronous")?),
+        foreign_keys: int(q("PRAGMA foreign_keys")?) == 1,
+        busy_timeout_ms: int(q("PRAGMA busy_timeout")?),
+        schema_version: conn
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+            .optional()
+            .map_err(&e)?
+            .flatten()
+            .unwrap_or(0),
+    })
+}
