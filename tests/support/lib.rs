@@ -55,3 +55,11 @@ pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+pub mod daemon;
+pub mod mllp;
+
+/// Whether tests that need an external tool must fail (CI) rather than skip when it is missing.
+pub fn tools_required() -> bool {
+    std::env::var_os("PASSERELLE_REQUIRE_TOOLS").is_some()
+}

@@ -54,7 +54,12 @@ CREATE TABLE records (
     first_message_id INTEGER NOT NULL,            -- the message that first stored it
     patient_key      TEXT    NOT NULL,
     kind             TEXT    NOT NULL,
-    json             TEXT    NOT NULL
+    json             TEXT    NOT NULL,
+    -- Digest of the content (bundle, status, confidentiality): a resend with the same digest
+    -- is a duplicate; a different content under the same id (a source reusing a message id)
+    -- is a new version, delivered again.
+    content_sha      BLOB    NOT NULL,
+    version          INTEGER NOT NULL DEFAULT 1
 );
 
 CREATE TABLE message_records (
@@ -79,7 +84,8 @@ CREATE TABLE outbox (
     created_at      INTEGER NOT NULL,
     finished_at     INTEGER,                      -- delivered or dead-lettered at
     last_error      TEXT,
-    UNIQUE (rec, destination)
+    version         INTEGER NOT NULL DEFAULT 1,   -- the record version this entry delivers
+    UNIQUE (rec, destination, version)
 );
 -- The delivery queue of a destination, in order. Per-patient order is computed while scanning
 -- it (the first pending entry of a patient is its head; later ones wait), so no index keyed

@@ -260,6 +260,34 @@ async fn resend_is_stored_but_not_delivered_twice() {
 }
 
 #[tokio::test]
+async fn reused_message_id_with_other_content_is_a_new_version_not_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let mut first = adapted("015", &["A"], &[DEST]);
+    let mut second = adapted("015", &["A"], &[DEST]);
+    // Same source and message id (as in the ANS samples: initial, replacement, deletion
+    // all use MSH-10 = 015), other content.
+    if let Outcome::Adapted { records, .. } = &mut second.outcome {
+        records[0].record.envelope.status = "entered-in-error".into();
+    }
+    let r1 = j.commit_message(first.clone()).await.unwrap();
+    let r2 = j.commit_message(second.clone()).await.unwrap();
+    assert_eq!((r1.new_records, r2.new_records, r2.duplicate_records), (1, 1, 0));
+    // Two deliveries queued, in order, the latest content in the record.
+    let items = j.claim_due(DEST, now_ms(), 10).await.unwrap();
+    assert_eq!(items.len(), 1, "per-patient order: one at a time");
+    assert_eq!(items[0].record.envelope.status, "entered-in-error");
+    j.mark_delivered(&[items[0].outbox_id], now_ms()).await.unwrap();
+    assert_eq!(j.claim_due(DEST, now_ms(), 10).await.unwrap().len(), 1);
+    // A resend of either is a duplicate once its content is the stored one.
+    if let Outcome::Adapted { records, .. } = &mut first.outcome {
+        records[0].record.envelope.received_at = "2030-01-01T00:00:00Z".into();
+    }
+    let r3 = j.commit_message(second).await.unwrap();
+    assert_eq!((r3.new_records, r3.duplicate_records), (0, 1));
+}
+
+#[tokio::test]
 async fn claims_keep_per_patient_order() {
     let dir = tempfile::tempdir().unwrap();
     let j = open(&dir);

@@ -102,6 +102,7 @@ struct PreparedRecord {
     kind: String,
     patient_key: String,
     json: String,
+    content_sha: [u8; 16],
     route: Option<String>,
     destinations: Vec<String>,
 }
@@ -133,6 +134,7 @@ impl PreparedMessage {
                             id: r.record.envelope.id.clone(),
                             kind: r.record.envelope.kind.clone(),
                             patient_key: patient_key(&r.record),
+                            content_sha: content_digest(&r.record),
                             json,
                             route: r.route,
                             destinations: r
@@ -423,12 +425,19 @@ fn commit_message(
 
     let mut insert_record = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO records (id, first_message_id, patient_key, kind, json)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO records (id, first_message_id, patient_key, kind, json, content_sha)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(&e)?;
     let mut find_record = conn
-        .prepare_cached("SELECT rec FROM records WHERE id = ?1")
+        .prepare_cached("SELECT rec, content_sha, version FROM records WHERE id = ?1")
+        .map_err(&e)?;
+    let mut new_version = conn
+        .prepare_cached(
+            "UPDATE records SET json = ?2, content_sha = ?3, kind = ?4, patient_key = ?5,
+                 version = version + 1
+             WHERE rec = ?1",
+        )
         .map_err(&e)?;
     let mut link = conn
         .prepare_cached(
@@ -439,24 +448,37 @@ fn commit_message(
         .map_err(&e)?;
     let mut enqueue = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO outbox (rec, destination, patient_key, state, created_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4)",
+            "INSERT OR IGNORE INTO outbox (rec, destination, patient_key, state, created_at, version)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
         )
         .map_err(&e)?;
     for (position, r) in records.iter().enumerate() {
-        let new = insert_record
-            .execute(params![r.id, message_id, r.patient_key, r.kind, r.json])
+        let inserted = insert_record
+            .execute(params![r.id, message_id, r.patient_key, r.kind, r.json, &r.content_sha[..]])
             .map_err(&e)?
             == 1;
-        let rec: i64 = if new {
+        let (rec, version, new): (i64, i64, bool) = if inserted {
+            (conn.last_insert_rowid(), 1, true)
+        } else {
+            let (rec, sha, version): (i64, Vec<u8>, i64) = find_record
+                .query_row([&r.id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .map_err(&e)?;
+            if sha == r.content_sha {
+                (rec, version, false)
+            } else {
+                // Same id, other content: the source reused a message id. Never drop it as a
+                // duplicate: store it as the record's next version and deliver it again.
+                new_version
+                    .execute(params![rec, r.json, &r.content_sha[..], r.kind, r.patient_key])
+                    .map_err(&e)?;
+                (rec, version + 1, true)
+            }
+        };
+        if new {
             receipt.new_records += 1;
-            conn.last_insert_rowid()
         } else {
             receipt.duplicate_records += 1;
-            find_record
-                .query_row([&r.id], |row| row.get(0))
-                .map_err(&e)?
-        };
+        }
         link.execute(params![
             message_id,
             position as i64,
@@ -468,7 +490,7 @@ fn commit_message(
         .map_err(&e)?;
         for d in &r.destinations {
             enqueue
-                .execute(params![rec, d, r.patient_key, now])
+                .execute(params![rec, d, r.patient_key, now, version])
                 .map_err(&e)?;
         }
     }
@@ -654,4 +676,25 @@ fn settings(conn: &Connection) -> Result<JournalSettings, JournalError> {
             .flatten()
             .unwrap_or(0),
     })
+}
+
+/// First 128 bits of SHA-256 over what makes a record's content: kind, status,
+/// confidentiality and the bundle. Receive time and plugin version are left out, so a resend
+/// of the same message is recognised as a duplicate.
+fn content_digest(record: &crate::record::Record) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let env = &record.envelope;
+    let mut h = Sha256::new();
+    for part in [env.kind.as_str(), env.status.as_str(), env.confidentiality.level.as_str()] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for flag in &env.confidentiality.flags {
+        h.update(flag.as_bytes());
+        h.update([0]);
+    }
+    h.update(record.bundle.get().as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
 }

@@ -1,0 +1,198 @@
+//! Starting the real `passerelle` binary on a generated configuration.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{passerelle_bin, wasm};
+
+/// A free TCP port on 127.0.0.1 (bound then released; the daemon binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// A test installation: a folder with `passerelle.toml`, `routes.toml` and a data dir.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub mllp_port: u16,
+    pub http_port: u16,
+}
+
+impl Setup {
+    /// `extra` is appended to the generated config (more destinations...). `routes` is the
+    /// routes file content.
+    pub fn new(extra: &str, routes: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mllp_port = free_port();
+        let http_port = free_port();
+        let config = format!(
+            r#"
+data_dir = "data"
+routes = "routes.toml"
+
+[plugins.hl7v2-lab]
+path = "{wasm}"
+
+[sources.lab-mllp]
+type = "mllp"
+listen = "127.0.0.1:{mllp_port}"
+plugin = "hl7v2-lab"
+
+[sources.lab-http]
+type = "http"
+listen = "127.0.0.1:{http_port}"
+path = "/ingest"
+plugin = "hl7v2-lab"
+content_type = "x-application/hl7-v2+er7"
+
+[destinations.a]
+type = "file"
+dir = "out/a"
+
+[destinations.b]
+type = "file"
+dir = "out/b"
+
+[delivery.retry]
+max_attempts = 1000
+initial_backoff_ms = 50
+max_backoff_ms = 1000
+{extra}
+"#,
+            wasm = wasm("hl7v2-lab").display(),
+        );
+        std::fs::write(dir.path().join("passerelle.toml"), config).expect("write config");
+        std::fs::write(dir.path().join("routes.toml"), routes).expect("write routes");
+        Setup { dir, mllp_port, http_port }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("passerelle.toml")
+    }
+
+    /// Record files in `data/out/<dest>`, by name.
+    pub fn delivered(&self, dest: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path(&format!("data/out/{dest}")))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| n.ends_with(".json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Starts the daemon and waits until its MLLP port accepts connections.
+    pub fn start(&self) -> Daemon {
+        let log = std::fs::File::create(self.path(&format!("daemon-{}.log", now_ms()))).expect("log file");
+        let child = Command::new(passerelle_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(self.config())
+            .env("PASSERELLE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn passerelle");
+        let mut daemon = Daemon { child: Some(child), dir: self.dir.path().to_path_buf() };
+        let addr: SocketAddr = ([127, 0, 0, 1], self.mllp_port).into();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Some(status) = daemon.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("passerelle exited early ({status}):\n{}", daemon.logs());
+            }
+            assert!(Instant::now() < deadline, "passerelle did not listen in time:\n{}", daemon.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        daemon
+    }
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+}
+
+/// A running daemon; killed (SIGKILL) when dropped if still running.
+pub struct Daemon {
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// SIGKILL, no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns whether it exited successfully in time.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        let Some(mut c) = self.child.take() else { return false };
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Resident memory of the daemon, in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Everything the daemons of this setup logged so far.
+    pub fn logs(&self) -> String {
+        logs_in(&self.dir)
+    }
+}
+
+pub fn logs_in(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".log")).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files {
+        let mut s = String::new();
+        if let Ok(mut file) = std::fs::File::open(&f) {
+            let _ = file.read_to_string(&mut s);
+        }
+        out.push_str(&s);
+    }
+    out
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
