@@ -4,6 +4,7 @@
 mod crash;
 mod http_destination;
 mod mllp_ingest;
+mod plugin_reload;
 mod reload;
 mod sandbox;
 mod hl7v2_lab;

@@ -24,6 +24,12 @@ impl Setup {
     /// `extra` is appended to the generated config (more destinations...). `routes` is the
     /// routes file content.
     pub fn new(extra: &str, routes: &str) -> Setup {
+        Self::with_plugin(extra, routes, &wasm("hl7v2-lab"))
+    }
+
+    /// Like [`Setup::new`], with the `hl7v2-lab` plugin loaded from `plugin` (a copy the test
+    /// may replace while the daemon runs).
+    pub fn with_plugin(extra: &str, routes: &str, plugin: &Path) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let mllp_port = free_port();
         let http_port = free_port();
@@ -61,7 +67,7 @@ initial_backoff_ms = 50
 max_backoff_ms = 1000
 {extra}
 "#,
-            wasm = wasm("hl7v2-lab").display(),
+            wasm = plugin.display(),
         );
         std::fs::write(dir.path().join("passerelle.toml"), config).expect("write config");
         std::fs::write(dir.path().join("routes.toml"), routes).expect("write routes");
