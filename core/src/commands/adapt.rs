@@ -37,8 +37,8 @@ pub struct AdaptArgs {
 }
 
 pub fn run(args: AdaptArgs) -> anyhow::Result<ExitCode> {
-    let spec = resolve_plugin(&args.plugin, &args.config.config)?;
-    let engine = PluginEngine::new(None).context("starting the wasm engine")?;
+    let (spec, cache_dir) = resolve_plugin(&args.plugin, &args.config.config)?;
+    let engine = PluginEngine::new(cache_dir).context("starting the wasm engine")?;
     let plugin = Plugin::load(&engine, &spec).with_context(|| format!("loading plugin {}", spec.name))?;
     let mut out = std::io::stdout().lock();
     let mut failures = 0usize;
@@ -70,31 +70,28 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<ExitCode> {
     Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn resolve_plugin(plugin: &str, config: &Path) -> anyhow::Result<PluginSpec> {
+/// The plugin to run, and the component cache to use (the configuration's, when the plugin is
+/// named through it).
+fn resolve_plugin(plugin: &str, config: &Path) -> anyhow::Result<(PluginSpec, Option<PathBuf>)> {
     if plugin.ends_with(".wasm") {
-        return Ok(PluginSpec {
+        let spec = PluginSpec {
             name: Path::new(plugin).file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_string(),
             path: PathBuf::from(plugin),
             limits: PluginLimits::default(),
             settings_json: "{}".into(),
             sha256: None,
-        });
+        };
+        return Ok((spec, None));
     }
     let config = Config::load(config, None).with_context(|| format!("resolving plugin {plugin:?}"))?;
-    let p = config.plugins.get(plugin).with_context(|| {
+    let spec = config.plugin_spec(plugin).with_context(|| {
         format!(
             "no plugin {plugin:?} in {} (known: {})",
             config.file.display(),
             config.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
-    Ok(PluginSpec {
-        name: plugin.to_string(),
-        path: p.path.clone(),
-        limits: p.limits,
-        settings_json: p.settings_json.clone(),
-        sha256: p.sha256.clone(),
-    })
+    Ok((spec, Some(config.component_cache_dir())))
 }
 
 /// Splits a batch file into messages at each line that starts with `MSH`.

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use passerelle::config::{Config, ConfigError};
-use passerelle::plugin::{Plugin, PluginEngine, PluginSpec};
+use passerelle::plugin::{Plugin, PluginEngine};
 
 use super::ConfigArg;
 
@@ -32,14 +32,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         errors.push(e.to_string());
     }
     let engine = PluginEngine::new(Some(config.component_cache_dir()))?;
-    for (name, p) in &config.plugins {
-        let spec = PluginSpec {
-            name: name.clone(),
-            path: p.path.clone(),
-            limits: p.limits,
-            settings_json: p.settings_json.clone(),
-            sha256: p.sha256.clone(),
-        };
+    for spec in config.plugin_specs() {
+        let name = &spec.name;
         match Plugin::load(&engine, &spec) {
             Ok(plugin) => println!("plugin {name}: {} {} ok (sha256 {})", plugin.info().name, plugin.info().version, plugin.sha256()),
             Err(e) => errors.push(e.to_string()),

@@ -108,6 +108,22 @@ impl Config {
         })
     }
 
+    /// How to load the plugin configured as `name`.
+    pub fn plugin_spec(&self, name: &str) -> Option<crate::plugin::PluginSpec> {
+        self.plugins.get(name).map(|p| crate::plugin::PluginSpec {
+            name: name.to_string(),
+            path: p.path.clone(),
+            limits: p.limits,
+            settings_json: p.settings_json.clone(),
+            sha256: p.sha256.clone(),
+        })
+    }
+
+    /// How to load every configured plugin.
+    pub fn plugin_specs(&self) -> Vec<crate::plugin::PluginSpec> {
+        self.plugins.keys().filter_map(|name| self.plugin_spec(name)).collect()
+    }
+
     /// Where compiled components are cached.
     pub fn component_cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache").join("components")

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::deliver::Deliveries;
 use crate::ingest::{self, Sources};
 use crate::journal::Journal;
-use crate::plugin::{PluginEngine, PluginRegistry, PluginSpec, PluginWatcher};
+use crate::plugin::{PluginEngine, PluginRegistry, PluginWatcher};
 use crate::route::{self, RoutesHandle, RoutesWatcher};
 
 /// A running Passerelle.
@@ -36,21 +36,6 @@ pub struct Topology {
     _plugin_watcher: PluginWatcher,
 }
 
-/// The plugin specs of a configuration.
-pub fn plugin_specs(config: &Config) -> Vec<PluginSpec> {
-    config
-        .plugins
-        .iter()
-        .map(|(name, p)| PluginSpec {
-            name: name.clone(),
-            path: p.path.clone(),
-            limits: p.limits,
-            settings_json: p.settings_json.clone(),
-            sha256: p.sha256.clone(),
-        })
-        .collect()
-}
-
 impl Topology {
     /// Starts everything; must run inside a tokio runtime.
     pub async fn start(config: &Config) -> anyhow::Result<Topology> {
@@ -60,7 +45,7 @@ impl Topology {
             .with_context(|| format!("opening the journal {}", config.journal.path.display()))?;
 
         let engine = PluginEngine::new(Some(config.component_cache_dir())).context("starting the wasm engine")?;
-        let specs = plugin_specs(config);
+        let specs = config.plugin_specs();
         let plugins = tokio::task::spawn_blocking(move || PluginRegistry::load_all(engine, specs))
             .await
             .context("loading plugins")?
