@@ -3,7 +3,9 @@
 //! The modules follow the data: [`ingest`] (MLLP, HTTP, inbox) → [`plugin`] (sandboxed adapters)
 //! → [`journal`] (durable store) → [`route`] (hot-reloaded rules) → [`deliver`] (destinations).
 //! [`config`] reads the TOML configuration; [`record`] is the common record model.
+//! [`admin`] is the operators' HTTP API; [`telemetry`] the Prometheus metrics.
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod deliver;
@@ -12,4 +14,5 @@ pub mod journal;
 pub mod plugin;
 pub mod record;
 pub mod route;
+pub mod telemetry;
 pub mod topology;

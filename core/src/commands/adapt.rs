@@ -39,12 +39,17 @@ pub struct AdaptArgs {
 pub fn run(args: AdaptArgs) -> anyhow::Result<ExitCode> {
     let (spec, cache_dir) = resolve_plugin(&args.plugin, &args.config.config)?;
     let engine = PluginEngine::new(cache_dir).context("starting the wasm engine")?;
-    let plugin = Plugin::load(&engine, &spec).with_context(|| format!("loading plugin {}", spec.name))?;
+    let plugin =
+        Plugin::load(&engine, &spec).with_context(|| format!("loading plugin {}", spec.name))?;
     let mut out = std::io::stdout().lock();
     let mut failures = 0usize;
     for file in &args.files {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let messages = if args.split_hl7 { split_hl7(&bytes) } else { vec![bytes] };
+        let messages = if args.split_hl7 {
+            split_hl7(&bytes)
+        } else {
+            vec![bytes]
+        };
         for (i, payload) in messages.into_iter().enumerate() {
             let inbound = Inbound {
                 payload,
@@ -67,7 +72,11 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush().ok();
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The plugin to run, and the component cache to use (the configuration's, when the plugin is
@@ -75,7 +84,11 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<ExitCode> {
 fn resolve_plugin(plugin: &str, config: &Path) -> anyhow::Result<(PluginSpec, Option<PathBuf>)> {
     if plugin.ends_with(".wasm") {
         let spec = PluginSpec {
-            name: Path::new(plugin).file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_string(),
+            name: Path::new(plugin)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("plugin")
+                .to_string(),
             path: PathBuf::from(plugin),
             limits: PluginLimits::default(),
             settings_json: "{}".into(),
@@ -83,12 +96,18 @@ fn resolve_plugin(plugin: &str, config: &Path) -> anyhow::Result<(PluginSpec, Op
         };
         return Ok((spec, None));
     }
-    let config = Config::load(config, None).with_context(|| format!("resolving plugin {plugin:?}"))?;
+    let config =
+        Config::load(config, None).with_context(|| format!("resolving plugin {plugin:?}"))?;
     let spec = config.plugin_spec(plugin).with_context(|| {
         format!(
             "no plugin {plugin:?} in {} (known: {})",
             config.file.display(),
-            config.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
+            config
+                .plugins
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })?;
     Ok((spec, Some(config.component_cache_dir())))
@@ -97,7 +116,9 @@ fn resolve_plugin(plugin: &str, config: &Path) -> anyhow::Result<(PluginSpec, Op
 /// Splits a batch file into messages at each line that starts with `MSH`.
 fn split_hl7(bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut starts: Vec<usize> = (0..bytes.len())
-        .filter(|&i| (i == 0 || matches!(bytes[i - 1], b'\n' | b'\r')) && bytes[i..].starts_with(b"MSH"))
+        .filter(|&i| {
+            (i == 0 || matches!(bytes[i - 1], b'\n' | b'\r')) && bytes[i..].starts_with(b"MSH")
+        })
         .collect();
     if starts.first() != Some(&0) {
         starts.insert(0, 0);
@@ -120,4 +141,3 @@ mod tests {
         assert!(parts[1].starts_with(b"MSH|b"));
     }
 }
-

@@ -35,7 +35,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     for spec in config.plugin_specs() {
         let name = &spec.name;
         match Plugin::load(&engine, &spec) {
-            Ok(plugin) => println!("plugin {name}: {} {} ok (sha256 {})", plugin.info().name, plugin.info().version, plugin.sha256()),
+            Ok(plugin) => println!(
+                "plugin {name}: {} {} ok (sha256 {})",
+                plugin.info().name,
+                plugin.info().version,
+                plugin.sha256()
+            ),
             Err(e) => errors.push(e.to_string()),
         }
     }

@@ -28,13 +28,16 @@ pub struct Config {
     pub sources: BTreeMap<String, SourceConfig>,
     pub destinations: BTreeMap<String, DestinationConfig>,
     pub delivery: DeliveryDefaults,
+    pub admin: Option<AdminConfig>,
 }
 
 impl Config {
     /// Reads and checks `file`. `data_dir` overrides the configured data dir.
     pub fn load(file: &Path, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
-        let src = std::fs::read_to_string(file)
-            .map_err(|e| ConfigError::Read { file: file.to_path_buf(), reason: e.to_string() })?;
+        let src = std::fs::read_to_string(file).map_err(|e| ConfigError::Read {
+            file: file.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         Self::parse(file, &src, data_dir)
     }
 
@@ -42,27 +45,46 @@ impl Config {
     pub fn parse(file: &Path, src: &str, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
         let raw: RawConfig = parse_toml(file, src).map_err(|e| ConfigError::Invalid(vec![e]))?;
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
-        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
         let data_dir = match data_dir {
             Some(d) => d.to_path_buf(),
             None => resolve(&raw.data_dir),
         };
         let mut errors = Vec::new();
-        let mut err = |offset: Option<usize>, msg: String| errors.push(TomlError::at(file, src, offset, msg));
+        let mut err =
+            |offset: Option<usize>, msg: String| errors.push(TomlError::at(file, src, offset, msg));
 
         let mut plugins = BTreeMap::new();
         for (name, p) in raw.plugins {
             let settings_json = match serde_json::to_string(&p.settings) {
                 Ok(s) => s,
                 Err(e) => {
-                    err(None, format!("plugins.{name}.settings cannot be passed to the plugin: {e}"));
+                    err(
+                        None,
+                        format!("plugins.{name}.settings cannot be passed to the plugin: {e}"),
+                    );
                     continue;
                 }
             };
             plugins.insert(
                 name.clone(),
-                PluginConfig { path: resolve(&p.path), sha256: p.sha256, limits: p.limits, settings_json },
+                PluginConfig {
+                    path: resolve(&p.path),
+                    sha256: p.sha256,
+                    limits: p.limits,
+                    settings_json,
+                },
             );
         }
         let mut sources = BTreeMap::new();
@@ -71,7 +93,9 @@ impl Config {
             if !plugins.contains_key(plugin) {
                 err(
                     Some(s.span().start),
-                    format!("source {name:?} uses plugin {plugin:?}, which is not defined under [plugins]"),
+                    format!(
+                        "source {name:?} uses plugin {plugin:?}, which is not defined under [plugins]"
+                    ),
                 );
             }
             let mut s = s.into_inner();
@@ -90,11 +114,42 @@ impl Config {
             }
             destinations.insert(name, d);
         }
+        let retain_delivered = match &raw.journal.retain_delivered {
+            None => None,
+            Some(v) => match humantime::parse_duration(v.get_ref()) {
+                Ok(d) if !d.is_zero() => Some(d),
+                Ok(_) => {
+                    err(
+                        Some(v.span().start),
+                        "journal.retain_delivered must be longer than 0".into(),
+                    );
+                    None
+                }
+                Err(e) => {
+                    err(
+                        Some(v.span().start),
+                        format!(
+                            "journal.retain_delivered: {e} (expected a duration such as \"30d\" or \"12h\")"
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let admin = raw.admin.map(|mut a| {
+            a.token_file = a.token_file.map(|p| resolve(&p));
+            a
+        });
         if !errors.is_empty() {
             return Err(ConfigError::Invalid(errors));
         }
         let journal = JournalConfig {
-            path: raw.journal.path.map(|p| resolve(&p)).unwrap_or_else(|| data_dir.join("journal.db")),
+            path: raw
+                .journal
+                .path
+                .map(|p| resolve(&p))
+                .unwrap_or_else(|| data_dir.join("journal.db")),
+            retain_delivered,
         };
         Ok(Config {
             file: file.to_path_buf(),
@@ -105,6 +160,7 @@ impl Config {
             sources,
             destinations,
             delivery: raw.delivery,
+            admin,
         })
     }
 
@@ -121,7 +177,10 @@ impl Config {
 
     /// How to load every configured plugin.
     pub fn plugin_specs(&self) -> Vec<crate::plugin::PluginSpec> {
-        self.plugins.keys().filter_map(|name| self.plugin_spec(name)).collect()
+        self.plugins
+            .keys()
+            .filter_map(|name| self.plugin_spec(name))
+            .collect()
     }
 
     /// Where compiled components are cached.

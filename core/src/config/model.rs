@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     pub destinations: BTreeMap<String, Spanned<DestinationConfig>>,
     #[serde(default)]
     pub delivery: DeliveryDefaults,
+    pub admin: Option<AdminConfig>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -39,11 +40,33 @@ fn default_routes() -> PathBuf {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawJournal {
     pub path: Option<PathBuf>,
+    /// A humantime duration (`"30d"`, `"12h"`).
+    pub retain_delivered: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct JournalConfig {
     pub path: PathBuf,
+    /// Delivered (and discarded) messages older than this are pruned periodically; `None`:
+    /// kept forever. Failed, held, routed and dead messages are always kept.
+    pub retain_delivered: Option<std::time::Duration>,
+}
+
+/// `[admin]`: the operators' HTTP API (see `docs/admin-api.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `host:port` to listen on, e.g. `127.0.0.1:8086`.
+    pub listen: String,
+    /// A file of bearer tokens, one per line (`#` comments, blank lines ignored); relative to
+    /// the config file's folder.
+    pub token_file: Option<PathBuf>,
+    /// The name of an environment variable holding one more token.
+    pub token_env: Option<String>,
+    /// With no token at all, serve without authentication, only if `listen` is a loopback
+    /// address and this is `true`.
+    #[serde(default)]
+    pub allow_unauthenticated_loopback: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,7 +261,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 20, initial_backoff_ms: 200, max_backoff_ms: 60_000 }
+        RetryPolicy {
+            max_attempts: 20,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 60_000,
+        }
     }
 }
 

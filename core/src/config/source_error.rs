@@ -18,7 +18,14 @@ impl fmt::Display for TomlError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file.display(), self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
         }
     }
 }
@@ -29,7 +36,12 @@ impl TomlError {
     /// An error at a byte offset of `src` (e.g. a semantic check on a spanned value).
     pub fn at(file: &Path, src: &str, offset: Option<usize>, message: impl Into<String>) -> Self {
         let (line, column) = offset.map(|o| line_col(src, o)).unwrap_or((0, 0));
-        TomlError { file: file.to_path_buf(), line, column, message: message.into() }
+        TomlError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
     }
 }
 
@@ -38,7 +50,10 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(file: &Path, src: &str) -> Res
     toml::from_str(src).map_err(|e| {
         // toml's message repeats the snippet on several lines; keep the first line of the reason.
         let message = e.message().trim().to_string();
-        let offset = e.span().map(|s| s.start).map(|o| refine_offset(src, o, &message));
+        let offset = e
+            .span()
+            .map(|s| s.start)
+            .map(|o| refine_offset(src, o, &message));
         TomlError::at(file, src, offset, message)
     })
 }
@@ -56,7 +71,10 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
 /// Inside tables that serde buffers (internally tagged enums), toml reports the table's
 /// position; for an unknown key, point at the key itself.
 fn refine_offset(src: &str, offset: usize, message: &str) -> usize {
-    let Some(key) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) else {
+    let Some(key) = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split('`').next())
+    else {
         return offset;
     };
     let mut line_start = offset.min(src.len());
@@ -67,7 +85,10 @@ fn refine_offset(src: &str, offset: usize, message: &str) -> usize {
         if at > offset && trimmed.starts_with('[') {
             break; // the next table: the key is not in this one
         }
-        if trimmed.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')) {
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
             return at;
         }
     }

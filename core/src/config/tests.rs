@@ -39,9 +39,15 @@ fn paths_resolve_against_the_config_folder_and_data_dir() {
     let c = Config::parse(Path::new("/etc/p/passerelle.toml"), GOOD, None).unwrap();
     assert_eq!(c.data_dir, PathBuf::from("/etc/p/../data"));
     assert_eq!(c.routes, PathBuf::from("/etc/p/routes.toml"));
-    assert_eq!(c.plugins["lab"].path, PathBuf::from("/etc/p/../plugins/lab.wasm"));
+    assert_eq!(
+        c.plugins["lab"].path,
+        PathBuf::from("/etc/p/../plugins/lab.wasm")
+    );
     assert_eq!(c.plugins["lab"].limits.memory_mib, 32);
-    assert_eq!(c.plugins["lab"].limits.timeout_ms, crate::plugin::PluginLimits::default().timeout_ms);
+    assert_eq!(
+        c.plugins["lab"].limits.timeout_ms,
+        crate::plugin::PluginLimits::default().timeout_ms
+    );
     assert!(c.plugins["lab"].settings_json.contains(r#""GLU":"2345-7""#));
     assert_eq!(c.journal.path, PathBuf::from("/etc/p/../data/journal.db"));
     match &c.sources["inbox"] {
@@ -78,7 +84,10 @@ fn unknown_key_is_an_error_with_position() {
 
 #[test]
 fn unknown_key_inside_a_source_is_an_error() {
-    let src = GOOD.replace("listen = \"127.0.0.1:2575\"", "listen = \"127.0.0.1:2575\"\nlisten_port = 3");
+    let src = GOOD.replace(
+        "listen = \"127.0.0.1:2575\"",
+        "listen = \"127.0.0.1:2575\"\nlisten_port = 3",
+    );
     let e = first_error(&src);
     assert!(e.message.contains("listen_port"), "{e}");
     assert!(e.line > 0);
@@ -88,13 +97,19 @@ fn unknown_key_inside_a_source_is_an_error() {
 fn wrong_type_names_what_was_expected() {
     let src = GOOD.replace("memory_mib = 32", "memory_mib = \"lots\"");
     let e = first_error(&src);
-    assert!(e.message.contains("integer") || e.message.contains("u32"), "{e}");
+    assert!(
+        e.message.contains("integer") || e.message.contains("u32"),
+        "{e}"
+    );
     assert_eq!(e.line, 8, "{e}");
 }
 
 #[test]
 fn source_with_undefined_plugin_is_reported_at_the_source() {
-    let src = GOOD.replace("dir = \"inbox\"\nplugin = \"lab\"", "dir = \"inbox\"\nplugin = \"nope\"");
+    let src = GOOD.replace(
+        "dir = \"inbox\"\nplugin = \"lab\"",
+        "dir = \"inbox\"\nplugin = \"nope\"",
+    );
     let e = first_error(&src);
     assert!(e.message.contains("\"nope\""), "{e}");
     assert!(e.line >= 17, "{e}");
@@ -102,8 +117,47 @@ fn source_with_undefined_plugin_is_reported_at_the_source() {
 
 #[test]
 fn example_config_parses() {
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/passerelle.toml"));
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/passerelle.toml"
+    ));
     let c = Config::load(path, None).unwrap();
     assert!(c.plugins.contains_key("hl7v2-lab"));
-    assert!(matches!(c.sources.get("lab-mllp"), Some(SourceConfig::Mllp(m)) if m.listen == "127.0.0.1:2575"));
+    assert!(
+        matches!(c.sources.get("lab-mllp"), Some(SourceConfig::Mllp(m)) if m.listen == "127.0.0.1:2575")
+    );
+}
+
+#[test]
+fn admin_and_retention_are_read_and_checked() {
+    let c = Config::parse(Path::new("/etc/p/passerelle.toml"), GOOD, None).unwrap();
+    assert!(c.admin.is_none() && c.journal.retain_delivered.is_none());
+
+    let src = format!(
+        "{GOOD}\n[journal]\nretain_delivered = \"30d\"\n\n[admin]\nlisten = \"127.0.0.1:8086\"\n\
+         token_file = \"tokens\"\ntoken_env = \"PASSERELLE_ADMIN_TOKEN\"\n"
+    );
+    let c = Config::parse(Path::new("/etc/p/passerelle.toml"), &src, None).unwrap();
+    assert_eq!(
+        c.journal.retain_delivered,
+        Some(std::time::Duration::from_secs(30 * 86_400))
+    );
+    let admin = c.admin.unwrap();
+    assert_eq!(admin.token_file, Some(PathBuf::from("/etc/p/tokens")));
+    assert_eq!(admin.token_env.as_deref(), Some("PASSERELLE_ADMIN_TOKEN"));
+    assert!(!admin.allow_unauthenticated_loopback);
+
+    let bad = format!("{GOOD}\n[journal]\nretain_delivered = \"a month\"\n");
+    let err = Config::parse(Path::new("p.toml"), &bad, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("retain_delivered") && err.contains("p.toml:"),
+        "{err}"
+    );
+    let bad = format!("{GOOD}\n[admin]\nlisten = \"127.0.0.1:8086\"\ntoken = \"x\"\n");
+    let err = Config::parse(Path::new("p.toml"), &bad, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("token"), "{err}");
 }

@@ -24,6 +24,7 @@ use super::{DeliveryError, Sink, backoff};
 use crate::clock::now_ms;
 use crate::config::RetryPolicy;
 use crate::journal::{Journal, OutboxItem};
+use crate::telemetry;
 
 /// Shortest sleep when nothing was claimed but something is due already (a race with a commit):
 /// keeps the loop from spinning.
@@ -239,6 +240,7 @@ impl Marker {
                 self.shared
                     .delivered
                     .fetch_add(ids.len() as u64, Ordering::Relaxed);
+                telemetry::delivered(&self.shared.name, ids.len() as u64); // metrics
             }
             Err(e) => {
                 // Delivered but not marked: they will be delivered again (sinks are idempotent).
@@ -258,12 +260,14 @@ impl Marker {
             let delay = backoff(&self.policy, attempts, err.retry_after);
             tracing::warn!(
                 destination = %name, outbox_id, attempt, retry_in_ms = delay.as_millis() as u64,
-                "delivery failed: {}", err.message
+                "delivery failed: {}", without_body(&err.message)
             );
+            tracing::debug!(destination = %name, outbox_id, "delivery error detail: {}", err.message);
             let at = now.saturating_add(delay.as_millis() as i64);
             let r = self.journal.mark_failed(outbox_id, &err.message, at).await;
             if r.is_ok() {
                 self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                telemetry::delivery_retry(name); // metrics
             }
             r
         } else {
@@ -272,10 +276,12 @@ impl Marker {
             } else {
                 err.message
             };
-            tracing::error!(destination = %name, outbox_id, attempt, "dead letter: {message}");
+            tracing::error!(destination = %name, outbox_id, attempt, "dead letter: {}", without_body(&message));
+            tracing::debug!(destination = %name, outbox_id, "dead letter detail: {message}");
             let r = self.journal.mark_dead(outbox_id, &message).await;
             if r.is_ok() {
                 self.shared.dead.fetch_add(1, Ordering::Relaxed);
+                telemetry::dead_lettered(name); // metrics
             }
             r
         };
@@ -285,6 +291,19 @@ impl Marker {
             self.shared.set_error(&msg);
             self.journal.release(&[outbox_id]).await;
         }
+    }
+}
+
+/// A delivery error without the answer body an HTTP destination sent back (`HTTP 400: <body>`
+/// → `HTTP 400`): a FHIR server's OperationOutcome may quote the record, so the body is logged
+/// at debug only (the journal keeps the whole error for the admin API).
+fn without_body(message: &str) -> &str {
+    match message.find("HTTP ") {
+        Some(i) => match message[i..].find(": ") {
+            Some(j) => &message[..i + j],
+            None => message,
+        },
+        None => message,
     }
 }
 

@@ -226,11 +226,15 @@ async fn ingest(
             );
         }
     };
-    match shared
+    let received = std::time::Instant::now(); // metrics: ACK latency (body read → answer)
+    let outcome = shared
         .pipeline
         .ingest(&shared.ctx, body.to_vec(), Some(peer.to_string()))
-        .await
-    {
+        .await;
+    if outcome.is_ok() {
+        crate::telemetry::ack_sent(source, received);
+    }
+    match outcome {
         Ok(Ingested::Accepted {
             receipt, records, ..
         }) => {

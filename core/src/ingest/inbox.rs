@@ -324,6 +324,7 @@ impl Inbox {
             }
         };
         let stamp = candidate.stamp;
+        let received = std::time::Instant::now(); // metrics: ACK latency (read → moved)
         let outcome = pipeline
             .ingest(&self.ctx, payload, Some(format!("file:{shown}")))
             .await;
@@ -350,6 +351,7 @@ impl Inbox {
         let target_dir = self.dir.join(folder);
         match move_unique(&path, &target_dir, &name).await {
             Ok(target) => {
+                crate::telemetry::ack_sent(source, received);
                 if let Some(note) = note {
                     let mut error_name = target.file_name().unwrap_or(&name).to_os_string();
                     error_name.push(".error.txt");

@@ -26,6 +26,10 @@ pub enum JournalError {
         source: Arc<std::io::Error>,
     },
 
+    /// Opening an existing journal read-only: there is no file at `path`.
+    #[error("journal: no journal file at {}", path.display())]
+    Missing { path: PathBuf },
+
     /// A record stored in the journal does not parse back (the file was edited or corrupted).
     #[error("journal: stored record {record_id} does not parse: {source}")]
     CorruptRecord {

@@ -132,6 +132,8 @@ pub enum MessageStatus {
     Delivered,
     /// At least one outbox entry of its records was dead-lettered.
     Dead,
+    /// Every outbox entry is finished and an operator discarded at least one dead letter.
+    Discarded,
 }
 
 impl MessageStatus {
@@ -142,6 +144,7 @@ impl MessageStatus {
             MessageStatus::Failed => "failed",
             MessageStatus::Delivered => "delivered",
             MessageStatus::Dead => "dead",
+            MessageStatus::Discarded => "discarded",
         }
     }
 
@@ -152,6 +155,7 @@ impl MessageStatus {
             "failed" => MessageStatus::Failed,
             "delivered" => MessageStatus::Delivered,
             "dead" => MessageStatus::Dead,
+            "discarded" => MessageStatus::Discarded,
             _ => return None,
         })
     }
@@ -169,6 +173,8 @@ pub enum DeliveryState {
     Pending,
     Delivered,
     Dead,
+    /// A dead letter an operator gave up on.
+    Discarded,
 }
 
 impl DeliveryState {
@@ -177,6 +183,7 @@ impl DeliveryState {
             DeliveryState::Pending => "pending",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Dead => "dead",
+            DeliveryState::Discarded => "discarded",
         }
     }
 
@@ -185,6 +192,7 @@ impl DeliveryState {
             "pending" => DeliveryState::Pending,
             "delivered" => DeliveryState::Delivered,
             "dead" => DeliveryState::Dead,
+            "discarded" => DeliveryState::Discarded,
             _ => return None,
         })
     }
@@ -260,6 +268,54 @@ pub struct DeadLetter {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub dead_at_ms: Option<i64>,
+}
+
+/// What the message browser searches for ([`Journal::search`]). Every set field must match.
+/// Results come newest first (by message id); `after` continues a listing after the last id
+/// of the previous page (keyset pagination).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    /// Stored at or after (ms since the epoch, journal clock).
+    pub since_ms: Option<i64>,
+    /// Stored strictly before (ms since the epoch).
+    pub until_ms: Option<i64>,
+    pub source: Option<String>,
+    pub status: Option<MessageStatus>,
+    /// A record of the message is about the patient with this INS value.
+    pub ins: Option<String>,
+    /// The source's own message id (HL7 MSH-10).
+    pub source_message_id: Option<String>,
+    /// A record of the message has this kind.
+    pub kind: Option<String>,
+    /// Only messages with a smaller id (the last id of the previous page).
+    pub after: Option<MessageId>,
+    /// At most this many (0 = [`DEFAULT_SEARCH_LIMIT`]; capped at [`MAX_SEARCH_LIMIT`]).
+    pub limit: usize,
+}
+
+/// [`MessageFilter::limit`] when none is given.
+pub const DEFAULT_SEARCH_LIMIT: usize = 50;
+/// The largest page [`Journal::search`] returns.
+pub const MAX_SEARCH_LIMIT: usize = 1_000;
+
+/// One message in a search result (no payload, no records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub id: MessageId,
+    pub source: String,
+    pub content_type: String,
+    pub received_at: String,
+    pub stored_at_ms: i64,
+    pub peer: Option<String>,
+    pub status: MessageStatus,
+    pub error: Option<String>,
+    pub plugin: Option<String>,
+    pub source_message_id: Option<String>,
+    pub message_type: Option<String>,
+    pub rules_version: Option<String>,
+    /// Records the message produced (duplicates included).
+    pub records: u32,
+    pub payload_bytes: u64,
 }
 
 /// One delivery attempt.
@@ -483,9 +539,9 @@ impl Journal {
         }
     }
 
-    /// Deletes messages stored before `older_than_ms` whose every outbox entry is delivered
-    /// (status `delivered`), with their records when no other message refers to them. Failed,
-    /// held and dead messages are kept. Works in chunks so it never holds the writer long.
+    /// Deletes messages stored before `older_than_ms` whose every outbox entry is finished
+    /// (status `delivered` or `discarded`), with their records when no other message refers to
+    /// them. Failed, held, routed and dead messages are kept. Works in chunks so it never holds the writer long.
     pub async fn prune_delivered(&self, older_than_ms: i64) -> Result<u64, JournalError> {
         let mut total = 0;
         loop {
@@ -542,6 +598,38 @@ impl Journal {
         let destination = destination.map(str::to_string);
         self.read(move |conn| read::dead_letters(conn, destination.as_deref(), limit))
             .await
+    }
+
+    /// Dead letters per destination (destinations without any are left out).
+    pub async fn dead_counts(&self) -> Result<HashMap<String, u64>, JournalError> {
+        self.read(read::dead_counts).await
+    }
+
+    /// Messages matching `filter`, newest first (see [`MessageFilter`]).
+    pub async fn search(&self, filter: MessageFilter) -> Result<Vec<MessageSummary>, JournalError> {
+        self.read(move |conn| read::search(conn, &filter)).await
+    }
+
+    /// Sends a dead letter back to the queue: `pending`, attempts reset to 0, due at once (the
+    /// caller wakes the destination's worker). Its messages are `routed` again (or stay `dead`
+    /// while another of their entries is). Returns the entry's destination, or `None` when
+    /// `outbox_id` is not a dead letter.
+    pub async fn retry_dead(&self, outbox_id: i64) -> Result<Option<String>, JournalError> {
+        match self.request(Op::RetryDead { id: outbox_id }).await? {
+            Done::Destination(d) => Ok(d),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Gives up on a dead letter: it becomes `discarded` (kept for the audit trail, never
+    /// delivered). A message whose entries are all finished then has status `discarded` (or
+    /// `delivered` when none of them is). Returns the entry's destination, or `None` when
+    /// `outbox_id` is not a dead letter.
+    pub async fn discard_dead(&self, outbox_id: i64) -> Result<Option<String>, JournalError> {
+        match self.request(Op::DiscardDead { id: outbox_id }).await? {
+            Done::Destination(d) => Ok(d),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Every delivery attempt of an outbox entry, oldest first.
@@ -626,6 +714,50 @@ impl Journal {
             .send(Request::Exec(sql.to_string(), reply))
             .map_err(|_| JournalError::Closed)?;
         rx.await.map_err(|_| JournalError::Closed)?
+    }
+}
+
+/// Read-only access to a journal file without the daemon (`passerelle messages` when it is
+/// stopped): no writer thread, no schema change; the file must exist.
+pub struct JournalReader {
+    conn: Connection,
+}
+
+impl JournalReader {
+    /// Opens `path` read-only. Fails when the file does not exist or has a newer schema.
+    pub fn open(path: &Path) -> Result<JournalReader, JournalError> {
+        if !path.exists() {
+            return Err(JournalError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let conn = schema::open_reader(path)?;
+        let version: i64 = conn
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(error::ctx("reading the schema version"))?;
+        if version != SCHEMA_VERSION {
+            return Err(JournalError::UnsupportedSchema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(JournalReader { conn })
+    }
+
+    pub fn search(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, JournalError> {
+        read::search(&self.conn, filter)
+    }
+
+    pub fn message(&self, id: MessageId) -> Result<Option<MessageView>, JournalError> {
+        read::message(&self.conn, id)
+    }
+
+    pub fn attempts(&self, outbox_id: i64) -> Result<Vec<AttemptView>, JournalError> {
+        read::attempts(&self.conn, outbox_id)
     }
 }
 

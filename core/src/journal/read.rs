@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 
 use super::error::{JournalError, ctx};
 use super::{
-    AttemptView, DeadLetter, DeliveryState, MessageId, MessageStatus, MessageView, OutboxItem,
-    OutboxState, RecordView,
+    AttemptView, DEFAULT_SEARCH_LIMIT, DeadLetter, DeliveryState, MAX_SEARCH_LIMIT, MessageFilter,
+    MessageId, MessageStatus, MessageSummary, MessageView, OutboxItem, OutboxState, RecordView,
 };
 use crate::record::Record;
 
@@ -272,6 +272,101 @@ pub(super) fn dead_letters(
             .collect()
         })
         .map_err(ctx("listing dead letters"))
+}
+
+pub(super) fn dead_counts(conn: &Connection) -> Result<HashMap<String, u64>, JournalError> {
+    conn.prepare_cached(
+        "SELECT destination, COUNT(*) FROM outbox WHERE state = 'dead' GROUP BY destination",
+    )
+    .and_then(|mut s| {
+        s.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?
+        .collect()
+    })
+    .map_err(ctx("counting dead letters"))
+}
+
+/// The message browser's query. Built from the set filters only; newest first by id, so that a
+/// page is one backwards walk of the rowid (or of an index, for source message id and INS).
+pub(super) fn search(
+    conn: &Connection,
+    f: &MessageFilter,
+) -> Result<Vec<MessageSummary>, JournalError> {
+    let mut sql = String::from(
+        "SELECT m.id, m.source, m.content_type, m.received_at, m.stored_at, m.peer, m.status,
+                m.error, m.plugin, m.source_message_id, m.message_type, m.rules_version,
+                (SELECT COUNT(*) FROM message_records mr WHERE mr.message_id = m.id),
+                length(m.payload)
+         FROM messages m WHERE 1",
+    );
+    let mut params: Vec<Value> = Vec::new();
+    let mut cond = |clause: &str, value: Value| {
+        params.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
+    };
+    if let Some(v) = f.since_ms {
+        cond(" AND m.stored_at >= ?", Value::from(v));
+    }
+    if let Some(v) = f.until_ms {
+        cond(" AND m.stored_at < ?", Value::from(v));
+    }
+    if let Some(v) = &f.source {
+        cond(" AND m.source = ?", Value::from(v.clone()));
+    }
+    if let Some(v) = f.status {
+        cond(" AND m.status = ?", Value::from(v.as_str().to_string()));
+    }
+    if let Some(v) = &f.source_message_id {
+        cond(" AND m.source_message_id = ?", Value::from(v.clone()));
+    }
+    if let Some(v) = &f.ins {
+        // Index records_patient_key, then message_records_rec.
+        cond(
+            " AND m.id IN (SELECT mr.message_id FROM message_records mr
+                            WHERE mr.rec IN (SELECT rec FROM records WHERE patient_key = ?))",
+            Value::from(format!("ins:{v}")),
+        );
+    }
+    if let Some(v) = &f.kind {
+        cond(
+            " AND EXISTS (SELECT 1 FROM message_records mr JOIN records r ON r.rec = mr.rec
+                          WHERE mr.message_id = m.id AND r.kind = ?)",
+            Value::from(v.clone()),
+        );
+    }
+    if let Some(v) = f.after {
+        cond(" AND m.id < ?", Value::from(v.0));
+    }
+    let limit = match f.limit {
+        0 => DEFAULT_SEARCH_LIMIT,
+        n => n.min(MAX_SEARCH_LIMIT),
+    };
+    cond(" ORDER BY m.id DESC LIMIT ?", Value::from(limit as i64));
+    conn.prepare(&sql)
+        .and_then(|mut s| {
+            s.query_map(params_from_iter(params), |r| {
+                let status: String = r.get(6)?;
+                Ok(MessageSummary {
+                    id: MessageId(r.get(0)?),
+                    source: r.get(1)?,
+                    content_type: r.get(2)?,
+                    received_at: r.get(3)?,
+                    stored_at_ms: r.get(4)?,
+                    peer: r.get(5)?,
+                    status: MessageStatus::parse(&status).ok_or_else(|| bad_text(6, &status))?,
+                    error: r.get(7)?,
+                    plugin: r.get(8)?,
+                    source_message_id: r.get(9)?,
+                    message_type: r.get(10)?,
+                    rules_version: r.get(11)?,
+                    records: r.get(12)?,
+                    payload_bytes: r.get::<_, i64>(13)?.max(0) as u64,
+                })
+            })?
+            .collect()
+        })
+        .map_err(ctx("searching messages"))
 }
 
 pub(super) fn attempts(

@@ -18,15 +18,19 @@ const MIGRATIONS: &[&str] = &[V1];
 /// Version 1.
 ///
 /// - `messages`: one row per received message (a resend is a new row: audit). `status` is
-///   `routed`, `held`, `failed`, `delivered` or `dead`; `outcome` is what the plugin step gave.
+///   `routed`, `held`, `failed`, `delivered`, `dead` or `discarded`; `outcome` is what the plugin step gave.
 /// - `records`: one row per record id (deterministic, so a resend does not add a row); `json`
 ///   is `Record::to_json_line()`; `patient_key` orders deliveries per patient. Other tables
 ///   refer to records by the integer `rec` (appending, unlike the hashed id: fewer random
 ///   index pages written per message).
 /// - `message_records`: which records each message produced (also for duplicates), with the
 ///   route that chose it and `held` = no destination.
-/// - `outbox`: one entry per (record, destination), `pending` → `delivered` | `dead`.
-/// - `attempts`: every delivery attempt, for operators.
+/// - `outbox`: one entry per (record, destination), `pending` → `delivered` | `dead`; an
+///   operator sends a `dead` entry back to `pending` (retry) or to `discarded`.
+/// - `attempts`: every delivery attempt, for operators, and the operators' retry (`requeued`)
+///   and discard (`discarded`) actions.
+/// - Search indexes for the message browser (admin API): by source message id and by patient
+///   key (INS). Each costs one more index page write per message / new record.
 /// - `message_status_counts`: message count per status, kept by triggers (cheap metrics).
 const V1: &str = r#"
 CREATE TABLE messages (
@@ -37,7 +41,7 @@ CREATE TABLE messages (
     stored_at         INTEGER NOT NULL,           -- ms since the epoch, journal clock
     peer              TEXT,
     outcome           TEXT    NOT NULL CHECK (outcome IN ('adapted', 'failed', 'held')),
-    status            TEXT    NOT NULL CHECK (status IN ('routed', 'held', 'failed', 'delivered', 'dead')),
+    status            TEXT    NOT NULL CHECK (status IN ('routed', 'held', 'failed', 'delivered', 'dead', 'discarded')),
     error             TEXT,
     plugin            TEXT,
     plugin_version    TEXT,
@@ -47,6 +51,7 @@ CREATE TABLE messages (
     payload           BLOB    NOT NULL
 );
 CREATE INDEX messages_status_stored ON messages (status, stored_at);
+CREATE INDEX messages_source_message_id ON messages (source_message_id);
 
 CREATE TABLE records (
     rec              INTEGER PRIMARY KEY,         -- internal key: new records append
@@ -61,6 +66,7 @@ CREATE TABLE records (
     content_sha      BLOB    NOT NULL,
     version          INTEGER NOT NULL DEFAULT 1
 );
+CREATE INDEX records_patient_key ON records (patient_key);
 
 CREATE TABLE message_records (
     message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
@@ -78,11 +84,11 @@ CREATE TABLE outbox (
     rec             INTEGER NOT NULL REFERENCES records (rec) ON DELETE CASCADE,
     destination     TEXT    NOT NULL,
     patient_key     TEXT    NOT NULL,
-    state           TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    state           TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'dead', 'discarded')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL DEFAULT 0,   -- ms since the epoch; 0 = at once
     created_at      INTEGER NOT NULL,
-    finished_at     INTEGER,                      -- delivered or dead-lettered at
+    finished_at     INTEGER,                      -- delivered, dead-lettered or discarded at
     last_error      TEXT,
     version         INTEGER NOT NULL DEFAULT 1,   -- the record version this entry delivers
     UNIQUE (rec, destination, version)
@@ -98,7 +104,7 @@ CREATE TABLE attempts (
     id        INTEGER PRIMARY KEY,
     outbox_id INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
     at        INTEGER NOT NULL,
-    outcome   TEXT    NOT NULL CHECK (outcome IN ('delivered', 'failed', 'dead')),
+    outcome   TEXT    NOT NULL CHECK (outcome IN ('delivered', 'failed', 'dead', 'requeued', 'discarded')),
     error     TEXT
 );
 CREATE INDEX attempts_outbox ON attempts (outbox_id);

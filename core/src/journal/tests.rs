@@ -272,12 +272,17 @@ async fn reused_message_id_with_other_content_is_a_new_version_not_a_duplicate()
     }
     let r1 = j.commit_message(first.clone()).await.unwrap();
     let r2 = j.commit_message(second.clone()).await.unwrap();
-    assert_eq!((r1.new_records, r2.new_records, r2.duplicate_records), (1, 1, 0));
+    assert_eq!(
+        (r1.new_records, r2.new_records, r2.duplicate_records),
+        (1, 1, 0)
+    );
     // Two deliveries queued, in order, the latest content in the record.
     let items = j.claim_due(DEST, now_ms(), 10).await.unwrap();
     assert_eq!(items.len(), 1, "per-patient order: one at a time");
     assert_eq!(items[0].record.envelope.status, "entered-in-error");
-    j.mark_delivered(&[items[0].outbox_id], now_ms()).await.unwrap();
+    j.mark_delivered(&[items[0].outbox_id], now_ms())
+        .await
+        .unwrap();
     assert_eq!(j.claim_due(DEST, now_ms(), 10).await.unwrap().len(), 1);
     // A resend of either is a duplicate once its content is the stored one.
     if let Outcome::Adapted { records, .. } = &mut first.outcome {
@@ -701,4 +706,250 @@ async fn bench_group_commit_throughput() {
         delivered as f64 / elapsed.as_secs_f64()
     );
     assert_eq!(delivered, MESSAGES);
+}
+
+/// Commits `adapted(smid, patients, [DEST])`, from `source`, with records of `kind`.
+async fn commit_from(
+    j: &Journal,
+    source: &str,
+    smid: &str,
+    patients: &[&str],
+    kind: &str,
+) -> MessageId {
+    let mut m = adapted(smid, patients, &[DEST]);
+    m.source = source.into();
+    if let Outcome::Adapted { records, .. } = &mut m.outcome {
+        for r in records {
+            r.record.envelope.kind = kind.into();
+        }
+    }
+    j.commit_message(m).await.unwrap().message_id
+}
+
+#[tokio::test]
+async fn search_filters_and_pages_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let before = now_ms();
+    let m1 = commit_from(&j, "lab", "S1", &["INS-A"], "lab-report").await;
+    let m2 = commit_from(&j, "lab", "S2", &["INS-B", "INS-A"], "imaging-report").await;
+    let m3 = commit_from(&j, "radio", "S3", &["local:42"], "imaging-report").await;
+    let mut failed = adapted("F1", &[], &[]);
+    failed.outcome = Outcome::Failed {
+        plugin: Some("hl7-lab".into()),
+        reason: "bad MSH".into(),
+    };
+    let m4 = j.commit_message(failed).await.unwrap().message_id;
+    let search = |f: MessageFilter| {
+        let j = j.clone();
+        async move {
+            j.search(f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(search(MessageFilter::default()).await, [m4, m3, m2, m1]);
+    let by_ins = MessageFilter {
+        ins: Some("INS-A".into()),
+        ..Default::default()
+    };
+    assert_eq!(search(by_ins).await, [m2, m1]);
+    let by_status = MessageFilter {
+        status: Some(MessageStatus::Failed),
+        ..Default::default()
+    };
+    assert_eq!(search(by_status).await, [m4]);
+    let by_source = MessageFilter {
+        source: Some("radio".into()),
+        ..Default::default()
+    };
+    assert_eq!(search(by_source).await, [m3]);
+    let by_smid = MessageFilter {
+        source_message_id: Some("S2".into()),
+        ..Default::default()
+    };
+    assert_eq!(search(by_smid).await, [m2]);
+    let by_kind = MessageFilter {
+        kind: Some("imaging-report".into()),
+        ..Default::default()
+    };
+    assert_eq!(search(by_kind).await, [m3, m2]);
+    let combined = MessageFilter {
+        kind: Some("imaging-report".into()),
+        ins: Some("INS-A".into()),
+        status: Some(MessageStatus::Routed),
+        ..Default::default()
+    };
+    assert_eq!(search(combined).await, [m2]);
+    let none = MessageFilter {
+        ins: Some("INS-Z".into()),
+        ..Default::default()
+    };
+    assert!(search(none).await.is_empty());
+    // Time range on the stored time.
+    let range = MessageFilter {
+        since_ms: Some(before),
+        until_ms: Some(now_ms() + 1),
+        ..Default::default()
+    };
+    assert_eq!(search(range).await.len(), 4);
+    let future = MessageFilter {
+        since_ms: Some(now_ms() + 60_000),
+        ..Default::default()
+    };
+    assert!(search(future).await.is_empty());
+    // Keyset pagination.
+    let page = |after: Option<MessageId>| MessageFilter {
+        limit: 3,
+        after,
+        ..Default::default()
+    };
+    assert_eq!(search(page(None)).await, [m4, m3, m2]);
+    assert_eq!(search(page(Some(m2))).await, [m1]);
+    assert!(search(page(Some(m1))).await.is_empty());
+
+    let s = j
+        .search(MessageFilter {
+            source_message_id: Some("S2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (s[0].records, s[0].status, s[0].source.as_str()),
+        (2, MessageStatus::Routed, "lab")
+    );
+    assert_eq!(s[0].rules_version.as_deref(), Some("rules-7"));
+    assert_eq!(s[0].payload_bytes, b"MSH|^~\\&|LAB|S2".len() as u64);
+}
+
+/// Commits one message to DEST and dead-letters its entry; returns (message, outbox id).
+async fn dead_letter(j: &Journal, smid: &str) -> (MessageId, i64) {
+    let m = j
+        .commit_message(adapted(smid, &["A"], &[DEST]))
+        .await
+        .unwrap()
+        .message_id;
+    let item = j.claim_due(DEST, now_ms(), 10).await.unwrap().remove(0);
+    j.mark_dead(item.outbox_id, "HTTP 400").await.unwrap();
+    assert_eq!(
+        j.message(m).await.unwrap().unwrap().status,
+        MessageStatus::Dead
+    );
+    (m, item.outbox_id)
+}
+
+#[tokio::test]
+async fn retry_dead_requeues_the_entry_and_reopens_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let (m, id) = dead_letter(&j, "R1").await;
+    assert_eq!(j.dead_counts().await.unwrap()[DEST], 1);
+
+    assert_eq!(j.retry_dead(id).await.unwrap().as_deref(), Some(DEST));
+    assert_eq!(j.retry_dead(id).await.unwrap(), None, "not dead any more");
+    assert_eq!(j.retry_dead(9_999).await.unwrap(), None);
+    assert!(j.dead_counts().await.unwrap().is_empty());
+    let view = j.message(m).await.unwrap().unwrap();
+    assert_eq!(view.status, MessageStatus::Routed);
+    let o = &view.records[0].outbox[0];
+    assert_eq!(
+        (o.state, o.attempts, o.finished_at_ms),
+        (DeliveryState::Pending, 0, None)
+    );
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 1);
+
+    // Due at once, delivered normally; the attempts show the operator's action.
+    let item = j.claim_due(DEST, now_ms(), 10).await.unwrap().remove(0);
+    assert_eq!((item.outbox_id, item.attempts), (id, 0));
+    j.mark_delivered(&[id], now_ms()).await.unwrap();
+    assert_eq!(
+        j.message(m).await.unwrap().unwrap().status,
+        MessageStatus::Delivered
+    );
+    let outcomes: Vec<_> = j
+        .attempts(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, ["dead", "requeued", "delivered"]);
+}
+
+#[tokio::test]
+async fn discard_dead_finishes_the_message_and_pruning_takes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let (m, id) = dead_letter(&j, "X1").await;
+    let (kept, _) = dead_letter(&j, "X2").await;
+
+    assert_eq!(j.discard_dead(id).await.unwrap().as_deref(), Some(DEST));
+    assert_eq!(j.discard_dead(id).await.unwrap(), None);
+    assert_eq!(
+        j.retry_dead(id).await.unwrap(),
+        None,
+        "a discarded entry is not a dead letter"
+    );
+    let view = j.message(m).await.unwrap().unwrap();
+    assert_eq!(view.status, MessageStatus::Discarded);
+    assert_eq!(view.records[0].outbox[0].state, DeliveryState::Discarded);
+    assert_eq!(j.dead_letters(Some(DEST), 10).await.unwrap().len(), 1);
+    let counts = j.count_by_status().await.unwrap();
+    assert_eq!((counts["discarded"], counts["dead"]), (1, 1));
+    let outcomes: Vec<_> = j
+        .attempts(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, ["dead", "discarded"]);
+
+    // Handled: pruned like a delivered message; the other dead letter is kept.
+    assert_eq!(j.prune_delivered(now_ms() + 1_000).await.unwrap(), 1);
+    assert!(j.message(m).await.unwrap().is_none());
+    assert!(j.message(kept).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_reader_opens_the_file_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data").join("journal.db");
+    assert!(matches!(
+        JournalReader::open(&path),
+        Err(JournalError::Missing { .. })
+    ));
+    let j = Journal::open(&path).unwrap();
+    let m = j
+        .commit_message(adapted("RO1", &["INS-R"], &[DEST]))
+        .await
+        .unwrap()
+        .message_id;
+    j.clone().close().await;
+
+    let reader = JournalReader::open(&path).unwrap();
+    let found = reader
+        .search(&MessageFilter {
+            ins: Some("INS-R".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let view = reader.message(m).unwrap().unwrap();
+    assert_eq!(view.records.len(), 1);
+    assert!(
+        reader
+            .attempts(view.records[0].outbox[0].outbox_id)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        reader.conn.execute_batch("DELETE FROM messages").is_err(),
+        "read-only"
+    );
 }

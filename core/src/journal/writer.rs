@@ -47,6 +47,14 @@ pub(super) enum Op {
         older_than_ms: i64,
         limit: usize,
     },
+    /// Operator: a dead letter back to `pending`.
+    RetryDead {
+        id: i64,
+    },
+    /// Operator: a dead letter to `discarded`.
+    DiscardDead {
+        id: i64,
+    },
 }
 
 impl Op {
@@ -56,7 +64,7 @@ impl Op {
             Op::Commit(m) => m.bytes,
             Op::MarkDelivered { ids, .. } => 64 + ids.len() * 8,
             Op::MarkFailed { error, .. } | Op::MarkDead { error, .. } => 64 + error.len(),
-            Op::Prune { .. } => 64,
+            Op::Prune { .. } | Op::RetryDead { .. } | Op::DiscardDead { .. } => 64,
         }
     }
 }
@@ -66,6 +74,8 @@ pub(super) enum Done {
     Receipt(CommitReceipt),
     Unit,
     Count(u64),
+    /// The destination of the outbox entry acted on; `None`: no such entry in that state.
+    Destination(Option<String>),
 }
 
 /// A message with its records already serialised (done on the caller's task).
@@ -325,6 +335,10 @@ fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, JournalError> {
             older_than_ms,
             limit,
         } => prune(conn, *older_than_ms, *limit).map(Done::Count),
+        Op::RetryDead { id } => operator_action(conn, *id, "requeued", now).map(Done::Destination),
+        Op::DiscardDead { id } => {
+            operator_action(conn, *id, "discarded", now).map(Done::Destination)
+        }
     }
 }
 
@@ -454,7 +468,14 @@ fn commit_message(
         .map_err(&e)?;
     for (position, r) in records.iter().enumerate() {
         let inserted = insert_record
-            .execute(params![r.id, message_id, r.patient_key, r.kind, r.json, &r.content_sha[..]])
+            .execute(params![
+                r.id,
+                message_id,
+                r.patient_key,
+                r.kind,
+                r.json,
+                &r.content_sha[..]
+            ])
             .map_err(&e)?
             == 1;
         let (rec, version, new): (i64, i64, bool) = if inserted {
@@ -469,7 +490,13 @@ fn commit_message(
                 // Same id, other content: the source reused a message id. Never drop it as a
                 // duplicate: store it as the record's next version and deliver it again.
                 new_version
-                    .execute(params![rec, r.json, &r.content_sha[..], r.kind, r.patient_key])
+                    .execute(params![
+                        rec,
+                        r.json,
+                        &r.content_sha[..],
+                        r.kind,
+                        r.patient_key
+                    ])
                     .map_err(&e)?;
                 (rec, version + 1, true)
             }
@@ -515,6 +542,9 @@ fn settle(conn: &Connection, message_id: i64) -> rusqlite::Result<()> {
              WHEN EXISTS (SELECT 1 FROM outbox
                           WHERE rec IN (SELECT rec FROM message_records WHERE message_id = ?1)
                             AND state = 'pending') THEN 'routed'
+             WHEN EXISTS (SELECT 1 FROM outbox
+                          WHERE rec IN (SELECT rec FROM message_records WHERE message_id = ?1)
+                            AND state = 'discarded') THEN 'discarded'
              ELSE 'delivered' END
          WHERE id = ?1 AND status = 'routed'",
     )?
@@ -576,6 +606,65 @@ fn finish(
     Ok(())
 }
 
+/// An operator's retry (`requeued`: back to `pending`, attempts reset, due at once) or discard
+/// (`discarded`) of a dead letter, recorded in `attempts`. The messages that were `dead`
+/// because of it are settled again. Returns the entry's destination, `None` when the entry does
+/// not exist or is not dead.
+fn operator_action(
+    conn: &Connection,
+    id: i64,
+    action: &'static str,
+    now: i64,
+) -> Result<Option<String>, JournalError> {
+    let e = ctx(if action == "requeued" {
+        "retrying a dead letter"
+    } else {
+        "discarding a dead letter"
+    });
+    // Literal states, as in `finish` (partial indexes).
+    let sql = if action == "requeued" {
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = 0, finished_at = NULL
+         WHERE id = ?1 AND state = 'dead' RETURNING destination"
+    } else {
+        "UPDATE outbox SET state = 'discarded', finished_at = ?2
+         WHERE id = ?1 AND state = 'dead' RETURNING destination"
+    };
+    let destination: Option<String> = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| {
+            if action == "requeued" {
+                s.query_row(params![id], |r| r.get(0)).optional()
+            } else {
+                s.query_row(params![id, now], |r| r.get(0)).optional()
+            }
+        })
+        .map_err(&e)?;
+    let Some(destination) = destination else {
+        return Ok(None);
+    };
+    record_attempt(conn, id, now, action, None).map_err(&e)?;
+    // Its messages were `dead` (or another entry keeps them so): recompute from `routed`.
+    let messages: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT message_id FROM message_records
+             WHERE rec = (SELECT rec FROM outbox WHERE id = ?1)",
+        )
+        .and_then(|mut s| {
+            s.query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(&e)?;
+    let mut reopen = conn
+        .prepare_cached("UPDATE messages SET status = 'routed' WHERE id = ?1 AND status = 'dead'")
+        .map_err(&e)?;
+    for m in messages {
+        if reopen.execute([m]).map_err(&e)? > 0 {
+            settle(conn, m).map_err(&e)?;
+        }
+    }
+    Ok(Some(destination))
+}
+
 fn mark_failed(
     conn: &Connection,
     id: i64,
@@ -619,7 +708,8 @@ fn prune(conn: &Connection, older_than_ms: i64, limit: usize) -> Result<u64, Jou
     let e = ctx("pruning delivered messages");
     let ids: Vec<i64> = conn
         .prepare_cached(
-            "SELECT id FROM messages WHERE status = 'delivered' AND stored_at < ?1 LIMIT ?2",
+            "SELECT id FROM messages WHERE status IN ('delivered', 'discarded') AND stored_at < ?1
+             LIMIT ?2",
         )
         .and_then(|mut s| {
             s.query_map(params![older_than_ms, limit as i64], |r| r.get(0))?
@@ -685,7 +775,11 @@ fn content_digest(record: &crate::record::Record) -> [u8; 16] {
     use sha2::{Digest, Sha256};
     let env = &record.envelope;
     let mut h = Sha256::new();
-    for part in [env.kind.as_str(), env.status.as_str(), env.confidentiality.level.as_str()] {
+    for part in [
+        env.kind.as_str(),
+        env.status.as_str(),
+        env.confidentiality.level.as_str(),
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }

@@ -61,7 +61,11 @@ impl PluginEngine {
                 PluginError::Engine(format!("cannot create cache dir {}: {e}", dir.display()))
             })?;
         }
-        Ok(PluginEngine { engine, cache_dir, _ticker: Arc::new(Ticker(stop)) })
+        Ok(PluginEngine {
+            engine,
+            cache_dir,
+            _ticker: Arc::new(Ticker(stop)),
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -83,7 +87,10 @@ impl PluginEngine {
         // The compatibility hash changes with wasmtime's version and this engine's settings,
         // so a cached artefact from another build is never loaded.
         let mut compat = Sha256::new();
-        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut HashWriter(&mut compat));
+        std::hash::Hash::hash(
+            &self.engine.precompile_compatibility_hash(),
+            &mut HashWriter(&mut compat),
+        );
         let key = format!("{}-{}", &sha[..32], &hex::encode(compat.finalize())[..16]);
         let cached = dir.join(format!("{key}.cwasm"));
         if cached.exists() {
@@ -92,25 +99,34 @@ impl PluginEngine {
             // must be protected like the binary itself (docs/operations.md).
             match unsafe { Component::deserialize_file(&self.engine, &cached) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(file = %cached.display(), error = %e, "ignoring unusable cached component"),
+                Err(e) => {
+                    tracing::warn!(file = %cached.display(), error = %e, "ignoring unusable cached component")
+                }
             }
         }
         let bytes = self
             .engine
             .precompile_component(wasm)
-            .map_err(|e| PluginError::Compile { path: path.to_path_buf(), reason: format!("{e:#}") })?;
+            .map_err(|e| PluginError::Compile {
+                path: path.to_path_buf(),
+                reason: format!("{e:#}"),
+            })?;
         let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
         if let Err(e) = std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &cached)) {
             tracing::warn!(file = %cached.display(), error = %e, "cannot write the component cache");
         }
         // SAFETY: `bytes` was just produced by `precompile_component` of this engine.
-        unsafe { Component::deserialize(&self.engine, &bytes) }
-            .map_err(|e| PluginError::Compile { path: path.to_path_buf(), reason: format!("{e:#}") })
+        unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(|e| PluginError::Compile {
+            path: path.to_path_buf(),
+            reason: format!("{e:#}"),
+        })
     }
 
     fn compile(&self, path: &Path, wasm: &[u8]) -> Result<Component, PluginError> {
-        Component::new(&self.engine, wasm)
-            .map_err(|e| PluginError::Compile { path: path.to_path_buf(), reason: format!("{e:#}") })
+        Component::new(&self.engine, wasm).map_err(|e| PluginError::Compile {
+            path: path.to_path_buf(),
+            reason: format!("{e:#}"),
+        })
     }
 }
 

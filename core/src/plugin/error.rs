@@ -22,7 +22,9 @@ impl std::fmt::Display for TrapCause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TrapCause::Timeout => write!(f, "time limit exceeded"),
-            TrapCause::MemoryLimit => write!(f, "memory limit exceeded or out-of-bounds memory access"),
+            TrapCause::MemoryLimit => {
+                write!(f, "memory limit exceeded or out-of-bounds memory access")
+            }
             TrapCause::StackOverflow => write!(f, "call stack exhausted"),
             TrapCause::Panic => write!(f, "plugin panicked (unreachable executed)"),
             TrapCause::Other(s) => write!(f, "{s}"),
@@ -41,7 +43,9 @@ pub enum Rejection {
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Rejection::Malformed { location, reason } => write!(f, "malformed input at {location}: {reason}"),
+            Rejection::Malformed { location, reason } => {
+                write!(f, "malformed input at {location}: {reason}")
+            }
             Rejection::Unsupported(s) => write!(f, "unsupported message: {s}"),
             Rejection::Internal(s) => write!(f, "internal adapter error: {s}"),
         }
@@ -65,7 +69,10 @@ pub enum PluginError {
     #[error("plugin {plugin} trapped: {cause}")]
     Trap { plugin: String, cause: TrapCause },
     #[error("plugin {plugin} rejected the message: {rejection}")]
-    Rejected { plugin: String, rejection: Rejection },
+    Rejected {
+        plugin: String,
+        rejection: Rejection,
+    },
     #[error("plugin {plugin} returned invalid output: {reason}")]
     InvalidOutput { plugin: String, reason: String },
 }

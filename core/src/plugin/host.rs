@@ -33,9 +33,11 @@ impl HostState {
             builder.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
             builder.build()
         };
+        // Core module instances: a Rust adapter has 3; a Python one built by componentize-py
+        // (interpreter, libc, WASI adapter and their shims as separate modules) has 14.
         let limits = StoreLimitsBuilder::new()
             .memory_size(memory_bytes)
-            .instances(8)
+            .instances(32)
             .tables(64)
             .memories(4)
             .trap_on_grow_failure(true)
@@ -56,7 +58,10 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -86,7 +91,10 @@ impl host::Host for HostState {
             types::LogLevel::Error => tracing::error!(plugin, "{message}"),
         }
         if self.log_budget == 0 {
-            tracing::warn!(plugin, "log budget of this call exhausted; further lines dropped");
+            tracing::warn!(
+                plugin,
+                "log budget of this call exhausted; further lines dropped"
+            );
         }
     }
 }

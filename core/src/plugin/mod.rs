@@ -90,8 +90,10 @@ struct Instance {
 impl Plugin {
     /// Reads, checks, compiles (or loads from cache), instantiates and configures a plugin.
     pub fn load(engine: &PluginEngine, spec: &PluginSpec) -> Result<Plugin, PluginError> {
-        let wasm = std::fs::read(&spec.path)
-            .map_err(|e| PluginError::Read { path: spec.path.clone(), reason: e.to_string() })?;
+        let wasm = std::fs::read(&spec.path).map_err(|e| PluginError::Read {
+            path: spec.path.clone(),
+            reason: e.to_string(),
+        })?;
         let sha256 = hex::encode(Sha256::digest(&wasm));
         if let Some(pinned) = &spec.sha256
             && !pinned.trim().eq_ignore_ascii_case(&sha256)
@@ -107,13 +109,18 @@ impl Plugin {
         }
         let component = engine.load_component(&spec.path, &wasm)?;
         let mut linker: Linker<HostState> = Linker::new(engine.engine());
-        let link_err = |e: wasmtime::Error| PluginError::Engine(format!("linking host functions: {e:#}"));
+        let link_err =
+            |e: wasmtime::Error| PluginError::Engine(format!("linking host functions: {e:#}"));
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_err)?;
-        Adapter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(link_err)?;
-        let instance_pre = linker.instantiate_pre(&component).map_err(|e| PluginError::Instantiate {
-            plugin: spec.name.clone(),
-            reason: format!("{e:#} (is it built against the passerelle:adapter world?)"),
-        })?;
+        Adapter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(link_err)?;
+        let instance_pre =
+            linker
+                .instantiate_pre(&component)
+                .map_err(|e| PluginError::Instantiate {
+                    plugin: spec.name.clone(),
+                    reason: format!("{e:#} (is it built against the passerelle:adapter world?)"),
+                })?;
         let pre = AdapterPre::new(instance_pre).map_err(|e| PluginError::Instantiate {
             plugin: spec.name.clone(),
             reason: format!("not a passerelle:adapter component: {e:#}"),
@@ -122,7 +129,12 @@ impl Plugin {
         let mut plugin = Plugin {
             name: spec.name.clone(),
             path: spec.path.clone(),
-            info: PluginInfo { name: String::new(), version: String::new(), content_types: vec![], message_types: vec![] },
+            info: PluginInfo {
+                name: String::new(),
+                version: String::new(),
+                content_types: vec![],
+                message_types: vec![],
+            },
             sha256,
             limits: spec.limits,
             settings_json: spec.settings_json.clone(),
@@ -212,24 +224,43 @@ impl Plugin {
         };
         match adapted {
             Ok(a) => output::check(&self.name, &self.info.version, inbound, a, &self.limits),
-            Err(e) => Err(PluginError::Rejected { plugin: self.name.clone(), rejection: rejection(e) }),
+            Err(e) => Err(PluginError::Rejected {
+                plugin: self.name.clone(),
+                rejection: rejection(e),
+            }),
         }
     }
 
     fn new_instance(&self) -> Result<Instance, PluginError> {
-        let mut store = Store::new(self.engine.engine(), HostState::new(&self.name, self.limits.memory_bytes()));
+        let mut store = Store::new(
+            self.engine.engine(),
+            HostState::new(&self.name, self.limits.memory_bytes()),
+        );
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(PluginEngine::ticks_for(self.timeout()));
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| PluginError::Instantiate {
-            plugin: self.name.clone(),
-            reason: format!("{e:#}"),
-        })?;
-        let mut instance = Instance { store, bindings, calls: 0 };
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| PluginError::Instantiate {
+                plugin: self.name.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        let mut instance = Instance {
+            store,
+            bindings,
+            calls: 0,
+        };
         self.arm(&mut instance);
-        match instance.bindings.call_configure(&mut instance.store, &self.settings_json) {
+        match instance
+            .bindings
+            .call_configure(&mut instance.store, &self.settings_json)
+        {
             Ok(Ok(())) => Ok(instance),
-            Ok(Err(reason)) => Err(PluginError::Configure { plugin: self.name.clone(), reason }),
+            Ok(Err(reason)) => Err(PluginError::Configure {
+                plugin: self.name.clone(),
+                reason,
+            }),
             Err(e) => Err(self.trap_error(e)),
         }
     }
@@ -240,7 +271,9 @@ impl Plugin {
 
     /// Resets the per-call budgets of a reused instance.
     fn arm(&self, instance: &mut Instance) {
-        instance.store.set_epoch_deadline(PluginEngine::ticks_for(self.timeout()));
+        instance
+            .store
+            .set_epoch_deadline(PluginEngine::ticks_for(self.timeout()));
         instance.store.data_mut().reset_call_budget();
     }
 
@@ -262,13 +295,19 @@ impl Plugin {
             }
         };
         tracing::warn!(plugin = %self.name, cause = %cause, "plugin trapped; instance discarded");
-        PluginError::Trap { plugin: self.name.clone(), cause }
+        PluginError::Trap {
+            plugin: self.name.clone(),
+            cause,
+        }
     }
 }
 
 fn rejection(e: types::AdaptError) -> Rejection {
     match e {
-        types::AdaptError::Malformed(m) => Rejection::Malformed { location: m.location, reason: m.reason },
+        types::AdaptError::Malformed(m) => Rejection::Malformed {
+            location: m.location,
+            reason: m.reason,
+        },
         types::AdaptError::Unsupported(s) => Rejection::Unsupported(s),
         types::AdaptError::Internal(s) => Rejection::Internal(s),
     }

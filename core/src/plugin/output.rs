@@ -8,7 +8,9 @@ use serde_json::value::RawValue;
 
 use super::bindings::types;
 use super::{Inbound, PluginError, PluginLimits};
-use crate::record::{self, Confidentiality, Coding, Envelope, Identifier, Ins, Patient, PluginRef, Record};
+use crate::record::{
+    self, Coding, Confidentiality, Envelope, Identifier, Ins, Patient, PluginRef, Record,
+};
 
 /// A message adapted and checked: ready for routing.
 #[derive(Debug, Clone)]
@@ -28,7 +30,10 @@ pub fn check(
     adapted: types::Adapted,
     limits: &PluginLimits,
 ) -> Result<AdaptOutput, PluginError> {
-    let invalid = |reason: String| PluginError::InvalidOutput { plugin: plugin.to_string(), reason };
+    let invalid = |reason: String| PluginError::InvalidOutput {
+        plugin: plugin.to_string(),
+        reason,
+    };
     if adapted.records.len() > limits.max_records as usize {
         return Err(invalid(format!(
             "{} records from one message, more than the limit of {}",
@@ -46,16 +51,29 @@ pub fn check(
     if let Some(id) = &adapted.source_message_id {
         short_text("source-message-id", id).map_err(&invalid)?;
     }
-    let source_message_id = record::source_message_id_for(adapted.source_message_id.as_deref(), &inbound.payload);
+    let source_message_id =
+        record::source_message_id_for(adapted.source_message_id.as_deref(), &inbound.payload);
     let message_type = adapted.message_type.filter(|t| !t.trim().is_empty());
     let mut records = Vec::with_capacity(adapted.records.len());
     for (position, r) in adapted.records.into_iter().enumerate() {
         let position = position as u32;
-        let rec = check_record(plugin, plugin_version, inbound, &source_message_id, &message_type, position, r)
-            .map_err(|reason| invalid(format!("record {position}: {reason}")))?;
+        let rec = check_record(
+            plugin,
+            plugin_version,
+            inbound,
+            &source_message_id,
+            &message_type,
+            position,
+            r,
+        )
+        .map_err(|reason| invalid(format!("record {position}: {reason}")))?;
         records.push(rec);
     }
-    Ok(AdaptOutput { source_message_id, message_type, records })
+    Ok(AdaptOutput {
+        source_message_id,
+        message_type,
+        records,
+    })
 }
 
 fn check_record(
@@ -78,9 +96,12 @@ fn check_record(
         types::RecordKind::Other(k) => {
             let ok = (1..=64).contains(&k.len())
                 && k.starts_with(|c: char| c.is_ascii_lowercase())
-                && k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && k.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !ok {
-                return Err(format!("kind {k:?} is not a lowercase-kebab name of at most 64 characters"));
+                return Err(format!(
+                    "kind {k:?} is not a lowercase-kebab name of at most 64 characters"
+                ));
             }
             k
         }
@@ -98,7 +119,11 @@ fn check_record(
         if let Some(d) = &c.display {
             short_text("code display", d)?;
         }
-        codes.push(Coding { system: c.system, code: c.code, display: c.display });
+        codes.push(Coding {
+            system: c.system,
+            code: c.code,
+            display: c.display,
+        });
     }
     let bundle = check_bundle(r.bundle)?;
     let envelope = Envelope {
@@ -126,13 +151,18 @@ fn check_record(
                 .map(|f| match f {
                     types::VisibilityFlag::MasquePs => "MASQUE_PS",
                     types::VisibilityFlag::InvisiblePatient => "INVISIBLE_PATIENT",
-                    types::VisibilityFlag::InvisibleRepresentantsLegaux => "INVISIBLE_REPRESENTANTS_LEGAUX",
+                    types::VisibilityFlag::InvisibleRepresentantsLegaux => {
+                        "INVISIBLE_REPRESENTANTS_LEGAUX"
+                    }
                 })
                 .map(str::to_string)
                 .collect(),
         },
         codes,
-        plugin: PluginRef { name: plugin.to_string(), version: plugin_version.to_string() },
+        plugin: PluginRef {
+            name: plugin.to_string(),
+            version: plugin_version.to_string(),
+        },
     };
     Ok(Record { envelope, bundle })
 }
@@ -158,7 +188,10 @@ fn check_patient(p: types::PatientIdentity) -> Result<Patient, String> {
                     ins.value
                 ));
             }
-            Some(Ins { system: system.to_string(), value: ins.value })
+            Some(Ins {
+                system: system.to_string(),
+                value: ins.value,
+            })
         }
         None => None,
     };
@@ -166,7 +199,10 @@ fn check_patient(p: types::PatientIdentity) -> Result<Patient, String> {
     for id in p.local_ids {
         short_text("patient identifier system", &id.system)?;
         short_text("patient identifier value", &id.value)?;
-        local_ids.push(Identifier { system: id.system, value: id.value });
+        local_ids.push(Identifier {
+            system: id.system,
+            value: id.value,
+        });
     }
     if ins.is_none() && local_ids.is_empty() {
         return Err("no patient identity: neither an INS nor a local identifier".into());
@@ -221,19 +257,34 @@ struct ResourceHead {
 }
 
 fn check_bundle(json: String) -> Result<Box<RawValue>, String> {
-    let head: BundleHead = serde_json::from_str(&json).map_err(|e| format!("bundle is not valid JSON: {e}"))?;
+    let head: BundleHead =
+        serde_json::from_str(&json).map_err(|e| format!("bundle is not valid JSON: {e}"))?;
     if head.resource_type != "Bundle" {
-        return Err(format!("bundle has resourceType {:?}, expected \"Bundle\"", head.resource_type));
+        return Err(format!(
+            "bundle has resourceType {:?}, expected \"Bundle\"",
+            head.resource_type
+        ));
     }
     match head.bundle_type.as_deref() {
         Some("collection" | "transaction" | "document" | "batch" | "message") => {}
-        Some(t) => return Err(format!("bundle type {t:?} is not one of collection, transaction, document, batch, message")),
+        Some(t) => {
+            return Err(format!(
+                "bundle type {t:?} is not one of collection, transaction, document, batch, message"
+            ));
+        }
         None => return Err("bundle has no type".into()),
     }
     for (i, entry) in head.entry.iter().enumerate() {
         match &entry.resource {
-            Some(r) if !r.resource_type.is_empty() && r.resource_type.bytes().all(|b| b.is_ascii_alphabetic()) => {}
-            Some(r) => return Err(format!("bundle entry {i} has an invalid resourceType {:?}", r.resource_type)),
+            Some(r)
+                if !r.resource_type.is_empty()
+                    && r.resource_type.bytes().all(|b| b.is_ascii_alphabetic()) => {}
+            Some(r) => {
+                return Err(format!(
+                    "bundle entry {i} has an invalid resourceType {:?}",
+                    r.resource_type
+                ));
+            }
             None => return Err(format!("bundle entry {i} has no resource")),
         }
     }
@@ -243,8 +294,10 @@ fn check_bundle(json: String) -> Result<Box<RawValue>, String> {
 /// FHIR `dateTime`: `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, or `YYYY-MM-DDThh:mm:ss[.f+](Z|±hh:mm)`.
 pub fn is_fhir_datetime(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|d| d.parse::<u32>().ok()).unwrap_or(99);
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let num =
+        |r: std::ops::Range<usize>| s.get(r).and_then(|d| d.parse::<u32>().ok()).unwrap_or(99);
     if !digits(0..4) {
         return false;
     }
@@ -252,18 +305,33 @@ pub fn is_fhir_datetime(s: &str) -> bool {
         4 => return true,
         7 => return b[4] == b'-' && digits(5..7) && (1..=12).contains(&num(5..7)),
         10 => {
-            return b[4] == b'-' && b[7] == b'-' && digits(5..7) && digits(8..10)
-                && (1..=12).contains(&num(5..7)) && (1..=31).contains(&num(8..10));
+            return b[4] == b'-'
+                && b[7] == b'-'
+                && digits(5..7)
+                && digits(8..10)
+                && (1..=12).contains(&num(5..7))
+                && (1..=31).contains(&num(8..10));
         }
         _ => {}
     }
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return false;
     }
     if !(digits(5..7) && digits(8..10) && digits(11..13) && digits(14..16) && digits(17..19)) {
         return false;
     }
-    if !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) || num(11..13) > 23 || num(14..16) > 59 || num(17..19) > 60 {
+    if !(1..=12).contains(&num(5..7))
+        || !(1..=31).contains(&num(8..10))
+        || num(11..13) > 23
+        || num(14..16) > 59
+        || num(17..19) > 60
+    {
         return false;
     }
     let mut rest = &s[19..];
@@ -288,10 +356,24 @@ mod tests {
 
     #[test]
     fn fhir_datetimes() {
-        for ok in ["2024", "2024-01", "2024-01-31", "2024-01-31T12:30:00Z", "2024-01-31T12:30:00.123+01:00"] {
+        for ok in [
+            "2024",
+            "2024-01",
+            "2024-01-31",
+            "2024-01-31T12:30:00Z",
+            "2024-01-31T12:30:00.123+01:00",
+        ] {
             assert!(is_fhir_datetime(ok), "{ok}");
         }
-        for bad in ["", "24", "2024-13", "2024-01-31T12:30", "2024-01-31T12:30:00", "20240131", "2024-01-31T25:00:00Z"] {
+        for bad in [
+            "",
+            "24",
+            "2024-13",
+            "2024-01-31T12:30",
+            "2024-01-31T12:30:00",
+            "20240131",
+            "2024-01-31T25:00:00Z",
+        ] {
             assert!(!is_fhir_datetime(bad), "{bad}");
         }
     }
@@ -299,9 +381,25 @@ mod tests {
     #[test]
     fn bundle_shape_is_checked() {
         assert!(check_bundle(r#"{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient"}}]}"#.into()).is_ok());
-        assert!(check_bundle(r#"{"resourceType":"Patient"}"#.into()).unwrap_err().contains("expected \"Bundle\""));
-        assert!(check_bundle(r#"{"resourceType":"Bundle"}"#.into()).unwrap_err().contains("no type"));
-        assert!(check_bundle(r#"{"resourceType":"Bundle","type":"collection","entry":[{}]}"#.into()).unwrap_err().contains("entry 0"));
-        assert!(check_bundle("{not json".into()).unwrap_err().contains("not valid JSON"));
+        assert!(
+            check_bundle(r#"{"resourceType":"Patient"}"#.into())
+                .unwrap_err()
+                .contains("expected \"Bundle\"")
+        );
+        assert!(
+            check_bundle(r#"{"resourceType":"Bundle"}"#.into())
+                .unwrap_err()
+                .contains("no type")
+        );
+        assert!(
+            check_bundle(r#"{"resourceType":"Bundle","type":"collection","entry":[{}]}"#.into())
+                .unwrap_err()
+                .contains("entry 0")
+        );
+        assert!(
+            check_bundle("{not json".into())
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
     }
 }

@@ -47,7 +47,10 @@ pub struct PluginRegistry {
 
 impl PluginRegistry {
     /// Loads every plugin; returns every failure if any fails.
-    pub fn load_all(engine: PluginEngine, specs: Vec<PluginSpec>) -> Result<Self, Vec<PluginError>> {
+    pub fn load_all(
+        engine: PluginEngine,
+        specs: Vec<PluginSpec>,
+    ) -> Result<Self, Vec<PluginError>> {
         let mut slots = BTreeMap::new();
         let mut errors = Vec::new();
         for spec in specs {
@@ -68,7 +71,11 @@ impl PluginRegistry {
                 Err(e) => errors.push(e),
             }
         }
-        if errors.is_empty() { Ok(PluginRegistry { engine, slots }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(PluginRegistry { engine, slots })
+        } else {
+            Err(errors)
+        }
     }
 
     /// The plugin serving now.
@@ -103,9 +110,13 @@ impl PluginRegistry {
 
     /// Reloads `name` from disk if its file changed. `Ok(true)`: a new build serves from now on.
     pub fn reload(&self, name: &str) -> Result<bool, PluginError> {
-        let Some(slot) = self.slots.get(name) else { return Ok(false) };
-        let bytes = std::fs::read(&slot.spec.path)
-            .map_err(|e| PluginError::Read { path: slot.spec.path.clone(), reason: e.to_string() })?;
+        let Some(slot) = self.slots.get(name) else {
+            return Ok(false);
+        };
+        let bytes = std::fs::read(&slot.spec.path).map_err(|e| PluginError::Read {
+            path: slot.spec.path.clone(),
+            reason: e.to_string(),
+        })?;
         let sha = {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(&bytes))
@@ -138,18 +149,24 @@ impl PluginRegistry {
     pub fn watch(self: &Arc<Self>) -> notify::Result<PluginWatcher> {
         let (tx, rx) = mpsc::channel::<Option<PathBuf>>();
         let events = tx.clone();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res
-                && !matches!(ev.kind, notify::EventKind::Access(_))
-            {
-                for p in ev.paths {
-                    let _ = events.send(Some(p));
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if let Ok(ev) = res
+                    && !matches!(ev.kind, notify::EventKind::Access(_))
+                {
+                    for p in ev.paths {
+                        let _ = events.send(Some(p));
+                    }
                 }
-            }
-        })?;
+            })?;
         let mut by_file: HashMap<PathBuf, String> = HashMap::new();
         for (name, slot) in &self.slots {
-            let dir = slot.spec.path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+            let dir = slot
+                .spec
+                .path
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
             watcher.watch(&dir, RecursiveMode::NonRecursive)?;
             if let Some(file) = slot.spec.path.file_name() {
                 by_file.insert(PathBuf::from(file), name.clone());
@@ -161,10 +178,16 @@ impl PluginRegistry {
             .spawn(move || {
                 let mut pending: Vec<String> = Vec::new();
                 loop {
-                    let msg = if pending.is_empty() { rx.recv().ok() } else { rx.recv_timeout(DEBOUNCE).ok() };
+                    let msg = if pending.is_empty() {
+                        rx.recv().ok()
+                    } else {
+                        rx.recv_timeout(DEBOUNCE).ok()
+                    };
                     match msg {
                         Some(Some(path)) => {
-                            if let Some(name) = path.file_name().and_then(|f| by_file.get(&PathBuf::from(f)))
+                            if let Some(name) = path
+                                .file_name()
+                                .and_then(|f| by_file.get(&PathBuf::from(f)))
                                 && !pending.contains(name)
                             {
                                 pending.push(name.clone());
@@ -181,7 +204,11 @@ impl PluginRegistry {
                 }
             })
             .map_err(|e| notify::Error::generic(&e.to_string()))?;
-        Ok(PluginWatcher { watcher: Some(watcher), tx, thread: Some(thread) })
+        Ok(PluginWatcher {
+            watcher: Some(watcher),
+            tx,
+            thread: Some(thread),
+        })
     }
 }
 

@@ -2,19 +2,27 @@
 //! configuration, wires them together, and shuts them down in order.
 //!
 //! Start-up order follows the data backwards, so that nothing is accepted before the stage that
-//! must store it exists: journal → plugins → routes → destinations → pipeline → sources.
-//! Shutdown goes forwards: sources stop accepting and finish in-flight messages, then the
-//! destinations finish in-flight deliveries, then the journal flushes and closes.
+//! must store it exists: journal → plugins → routes → destinations → pipeline → sources, then
+//! the admin API (bound, with its tokens loaded, before the sources start, so that a bad
+//! `[admin]` stops the start early) and the journal retention task.
+//! Shutdown goes forwards: the admin API and sources stop accepting and finish requests and
+//! in-flight messages, then the destinations finish in-flight deliveries, then the retention
+//! task stops and the journal flushes and closes.
 
 mod pipeline;
 
 pub use pipeline::{Ingested, Pipeline, SourceCtx, Waker};
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::{AdminListener, AdminServer, AdminState};
 
 use crate::config::Config;
 use crate::deliver::Deliveries;
@@ -31,6 +39,8 @@ pub struct Topology {
     pub deliveries: Arc<Deliveries>,
     pub pipeline: Arc<Pipeline>,
     pub sources: Option<Sources>,
+    admin: Option<AdminServer>,
+    retention: Option<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     _routes_watcher: RoutesWatcher,
     _plugin_watcher: PluginWatcher,
@@ -44,7 +54,8 @@ impl Topology {
         let journal = Journal::open(&config.journal.path)
             .with_context(|| format!("opening the journal {}", config.journal.path.display()))?;
 
-        let engine = PluginEngine::new(Some(config.component_cache_dir())).context("starting the wasm engine")?;
+        let engine = PluginEngine::new(Some(config.component_cache_dir()))
+            .context("starting the wasm engine")?;
         let specs = config.plugin_specs();
         let plugins = tokio::task::spawn_blocking(move || PluginRegistry::load_all(engine, specs))
             .await
@@ -52,29 +63,72 @@ impl Topology {
             .map_err(|errors| {
                 anyhow::anyhow!(
                     "{}",
-                    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 )
             })?;
         let plugins = Arc::new(plugins);
 
         let known: HashSet<String> = config.destinations.keys().cloned().collect();
-        let routes = Arc::new(RoutesHandle::load(&config.routes, known.clone()).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let routes = Arc::new(
+            RoutesHandle::load(&config.routes, known.clone())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
         let routes_watcher = route::watch(Arc::clone(&routes), &config.routes, known)
             .with_context(|| format!("watching {}", config.routes.display()))?;
         tracing::info!(version = %routes.current().version(), file = %config.routes.display(), "routes loaded");
         let plugin_watcher = plugins.watch().context("watching plugin files")?;
 
         let deliveries = Arc::new(
-            Deliveries::start(&journal, &config.destinations, &config.delivery).context("starting destinations")?,
+            Deliveries::start(&journal, &config.destinations, &config.delivery)
+                .context("starting destinations")?,
         );
         let wake_target = Arc::clone(&deliveries);
         let waker: Waker = Arc::new(move |d: &str| {
             wake_target.wake(d);
         });
-        let pipeline = Arc::new(Pipeline::new(journal.clone(), Arc::clone(&plugins), Arc::clone(&routes), waker));
+        let pipeline = Arc::new(Pipeline::new(
+            journal.clone(),
+            Arc::clone(&plugins),
+            Arc::clone(&routes),
+            waker,
+        ));
 
+        let admin_listener = config
+            .admin
+            .as_ref()
+            .map(AdminListener::bind)
+            .transpose()
+            .context("starting the admin API")?;
+        // The metrics recorder is only installed when something exports it (the admin API).
+        let metrics = admin_listener
+            .as_ref()
+            .and_then(|_| crate::telemetry::install());
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let sources = ingest::start_all(&config.sources, Arc::clone(&pipeline), shutdown_rx).context("starting sources")?;
+        let sources =
+            ingest::start_all(&config.sources, Arc::clone(&pipeline), shutdown_rx.clone())
+                .context("starting sources")?;
+        let admin = admin_listener.map(|listener| {
+            let state = AdminState {
+                journal: journal.clone(),
+                pipeline: Arc::clone(&pipeline),
+                plugins: Arc::clone(&plugins),
+                routes: Arc::clone(&routes),
+                deliveries: Arc::clone(&deliveries),
+                sources: sources.list().to_vec(),
+                source_configs: config.sources.clone(),
+                metrics,
+                stopping: shutdown_rx.clone(),
+            };
+            listener.spawn(state, shutdown_rx.clone())
+        });
+        let retention = config
+            .journal
+            .retain_delivered
+            .map(|retain| spawn_retention(journal.clone(), retain, shutdown_rx.clone()));
         Ok(Topology {
             journal,
             plugins,
@@ -82,6 +136,8 @@ impl Topology {
             deliveries,
             pipeline,
             sources: Some(sources),
+            admin,
+            retention,
             shutdown,
             _routes_watcher: routes_watcher,
             _plugin_watcher: plugin_watcher,
@@ -92,7 +148,9 @@ impl Topology {
     pub fn reload(&self) {
         match self.routes.reload_now() {
             Ok(outcome) => tracing::info!(?outcome, "routes reload"),
-            Err(e) => tracing::error!(error = %e, "routes reload rejected; the previous rules stay in force"),
+            Err(e) => {
+                tracing::error!(error = %e, "routes reload rejected; the previous rules stay in force")
+            }
         }
         let names: Vec<String> = self.plugins.names().map(str::to_string).collect();
         for name in names {
@@ -100,15 +158,61 @@ impl Topology {
         }
     }
 
+    /// Where the admin API listens (when `[admin]` is configured).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::local_addr)
+    }
+
     /// Stops accepting, finishes in-flight work, flushes and closes the journal.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
+        if let Some(admin) = self.admin.take() {
+            admin.join().await;
+        }
         if let Some(sources) = self.sources.take() {
             sources.join().await;
         }
         tracing::info!("sources stopped; finishing deliveries");
         self.deliveries.shutdown().await;
+        if let Some(retention) = self.retention.take() {
+            let _ = retention.await;
+        }
         self.journal.clone().close().await;
         tracing::info!("journal closed");
     }
+}
+
+/// How often the retention task looks: a quarter of the retention, between 1 s and 10 min.
+pub fn retention_interval(retain: Duration) -> Duration {
+    (retain / 4).clamp(Duration::from_secs(1), Duration::from_secs(600))
+}
+
+/// `[journal] retain_delivered`: prunes delivered (and discarded) messages stored more than
+/// `retain` ago, at once and then every [`retention_interval`], until shutdown. Failed, held,
+/// routed and dead messages are never pruned.
+fn spawn_retention(
+    journal: Journal,
+    retain: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let every = retention_interval(retain);
+    tracing::info!(retain = %humantime::format_duration(retain), every = %humantime::format_duration(every), "journal retention on");
+    tokio::spawn(async move {
+        loop {
+            let cutoff = crate::clock::now_ms()
+                .saturating_sub(retain.as_millis().min(i64::MAX as u128) as i64);
+            match journal.prune_delivered(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    crate::telemetry::pruned(n);
+                    tracing::info!(messages = n, "journal retention: delivered messages pruned");
+                }
+                Err(e) => tracing::error!(error = %e, "journal retention: pruning failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = crate::ingest::stopped(&mut shutdown) => return,
+            }
+        }
+    })
 }

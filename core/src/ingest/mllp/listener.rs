@@ -231,6 +231,7 @@ async fn handle(
     let ctx = &shared.ctx;
     let source = ctx.name.as_str();
     let peer_name = Some(peer.to_string());
+    let received = std::time::Instant::now(); // metrics: ACK latency
     let ack = match ack::sniff(&payload, ctx.charset.as_deref()) {
         Sniffed::Hl7(header) => match shared.pipeline.ingest(ctx, payload, peer_name).await {
             Ok(Ingested::Accepted {
@@ -279,5 +280,6 @@ async fn handle(
         tracing::warn!(source, peer = %peer, error = %e, "cannot send the MLLP ACK (the message is stored)");
         return false;
     }
+    crate::telemetry::ack_sent(source, received);
     true
 }

@@ -1,0 +1,251 @@
+//! The admin HTTP API (hyper 1, HTTP/1.1, JSON): status of sources, plugins, routes and
+//! destinations, the message browser, replay, dead letters, pause/resume, Prometheus metrics.
+//! Configured by `[admin]`; every endpoint is described in `docs/admin-api.md`.
+//!
+//! Security:
+//! - Every request but `GET /health` must carry `Authorization: Bearer <token>` ([`auth`]).
+//!   The header is checked as soon as the request head is parsed, before any body byte is read:
+//!   a refused request gets `401` with `WWW-Authenticate: Bearer` and `Connection: close`, and
+//!   its body is never read (the connection is closed).
+//! - Request bodies (JSON filters) are read only after that, up to [`MAX_BODY`].
+//! - Without any token the API refuses to start, unless it listens on loopback and
+//!   `allow_unauthenticated_loopback = true`.
+//! - Nothing from a request (tokens, search values such as an INS) is logged above debug.
+//!
+//! Lifecycle: [`AdminListener::bind`] (tokens loaded, socket bound) runs before the sources
+//! start, so a bad `[admin]` stops the daemon before it accepts anything; [`AdminListener::spawn`]
+//! serves once everything runs; shutdown stops accepting and lets requests in progress finish.
+
+pub mod auth;
+mod handlers;
+pub mod views;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::config::{AdminConfig, SourceConfig};
+use crate::deliver::Deliveries;
+use crate::ingest::SourceInfo;
+use crate::journal::Journal;
+use crate::plugin::PluginRegistry;
+use crate::route::RoutesHandle;
+use crate::topology::Pipeline;
+
+pub use auth::Auth;
+
+/// Largest request body (JSON filters) read.
+pub const MAX_BODY: usize = 64 * 1024;
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the API looks at or acts on.
+pub struct AdminState {
+    pub journal: Journal,
+    pub pipeline: Arc<Pipeline>,
+    pub plugins: Arc<PluginRegistry>,
+    pub routes: Arc<RoutesHandle>,
+    pub deliveries: Arc<Deliveries>,
+    /// The running sources, as started.
+    pub sources: Vec<SourceInfo>,
+    /// The configured sources (plugin, content type, charset: how to replay their messages).
+    pub source_configs: BTreeMap<String, SourceConfig>,
+    /// `None`: no metrics recorder (then `/metrics` answers 503).
+    pub metrics: Option<PrometheusHandle>,
+    /// The daemon's shutdown signal (`true`: stopping, so not ready).
+    pub stopping: watch::Receiver<bool>,
+}
+
+/// A bound admin listener with its tokens loaded, not serving yet.
+pub struct AdminListener {
+    listener: TcpListener,
+    addr: SocketAddr,
+    auth: Auth,
+}
+
+impl AdminListener {
+    /// Resolves and binds `config.listen` and loads the tokens. Must be called from within a
+    /// tokio runtime.
+    pub fn bind(config: &AdminConfig) -> anyhow::Result<AdminListener> {
+        let addr = config
+            .listen
+            .to_socket_addrs()
+            .with_context(|| format!("admin.listen {:?}", config.listen))?
+            .next()
+            .with_context(|| format!("admin.listen {:?} resolves to no address", config.listen))?;
+        let auth = Auth::load(config, addr)?;
+        let std_listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("admin API: cannot listen on {addr}"))?;
+        std_listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(std_listener)?;
+        let addr = listener.local_addr()?;
+        Ok(AdminListener {
+            listener,
+            addr,
+            auth,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` turns `true`.
+    pub fn spawn(self, state: AdminState, shutdown: watch::Receiver<bool>) -> AdminServer {
+        let addr = self.addr;
+        let shared = Arc::new(Shared {
+            state,
+            auth: self.auth,
+        });
+        let task = tokio::spawn(run(self.listener, shared, shutdown));
+        tracing::info!(listen = %addr, "admin API listening");
+        AdminServer { addr, task }
+    }
+}
+
+/// The running admin API.
+pub struct AdminServer {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl AdminServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits for the server to end (after the shutdown signal): requests in progress finish.
+    pub async fn join(self) {
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "admin API task failed");
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub state: AdminState,
+    auth: Auth,
+}
+
+async fn run(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = crate::ingest::stopped(&mut shutdown) => break,
+            Some(done) = connections.join_next(), if !connections.is_empty() => reap(done),
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve(shared.clone(), stream, peer, shutdown.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin API: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    while let Some(done) = connections.join_next().await {
+        reap(done);
+    }
+    tracing::info!("admin API stopped");
+}
+
+fn reap(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(error = %e, "admin API connection task failed");
+    }
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = crate::ingest::stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %peer, error = %e, "admin API connection error");
+    }
+}
+
+/// Authentication first (from the head only), then the endpoint.
+async fn handle(
+    shared: &Shared,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if req.uri().path() == "/health" {
+        return handlers::health(&req);
+    }
+    if !shared
+        .auth
+        .check(req.headers().get(hyper::header::AUTHORIZATION))
+    {
+        tracing::warn!(peer = %peer, method = %req.method(), path = %req.uri().path(), "admin API: request without a valid token refused");
+        return unauthorized();
+    }
+    handlers::route(shared, req).await
+}
+
+/// 401; the body (if any) is left unread and the connection is closed.
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut response = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+    let headers = response.headers_mut();
+    headers.insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"passerelle\""),
+    );
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+pub(crate) fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut text = serde_json::to_string_pretty(body).unwrap_or_default();
+    text.push('\n');
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

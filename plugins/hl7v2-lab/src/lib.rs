@@ -1,0 +1,885 @@
+//! # hl7v2-lab: HL7 v2 ORU^R01 (v2.3–2.8) lab results → Passerelle records
+//!
+//! One record (kind `lab-result`) per ORDER_OBSERVATION group (per OBR). Its Bundle
+//! (`collection`, deterministic `urn:uuid:` fullUrls keyed by MSH-10 and the segment) holds:
+//!
+//! - **Patient** (PID): every PID-3 identifier (an INS, recognised by its assigning authority
+//!   OID 1.2.250.1.213.1.4.8/.9/.10/.11, with the FR Core type; other ids with the type of
+//!   PID-3.5 and the authority's `urn:oid:`, else `local_id_system`, else
+//!   `urn:passerelle:id:<authority name>`), names (PID-5, name type per the v2-to-FHIR
+//!   ConceptMap), birth date, gender, addresses, telecoms, FR Core identity reliability
+//!   (PID-32 `VALI`/`QUAL`/`PROV`).
+//! - **Encounter** (PV1-2 class, PV1-19 visit number) when there is a PV1.
+//! - **DiagnosticReport** (OBR/ORC): code OBR-4, status OBR-25 (else from the OBX statuses),
+//!   effective OBR-7 (else OBR-22), issued OBR-22, placer/filler ids, results interpreter
+//!   OBR-32, specimens, results, conclusion from the NTEs after OBR, presented forms (ED).
+//! - **Observation** per OBX, typed by OBX-2 (see [`values`]), with reference range (OBX-7),
+//!   interpretation (OBX-8), status (OBX-11), effective time (OBX-14), performers (OBX-16,
+//!   OBX-23), method (OBX-17), notes (NTE after OBX).
+//! - **DocumentReference** per ED/RP OBX (a document, e.g. the CDA of a French CR-BIO), also in
+//!   the report's `presentedForm`.
+//! - **Specimen** per SPM (else from OBR-15); **Practitioner** for the ordering provider
+//!   (ORC-12/OBR-16), the results interpreter and responsible observers.
+//!
+//! OBX whose OBX-3.3 is `MetaDMPMSS` are DMP/MSSanté metadata, not results: `MASQUE_PS`,
+//! `INVISIBLE_PATIENT`, `INVISIBLE_REP_LEGAUX` valued `Y` set the record's visibility flags
+//! (and the documents' security labels); the others are left out.
+
+#[cfg(any(target_arch = "wasm32", test))]
+mod arena;
+mod codes;
+mod people;
+mod util;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use passerelle_plugin_sdk::fhir::{
+    Annotation, Bundle, CodeableConcept, Coding, CompositionStatus, DiagnosticReport,
+    DiagnosticReportStatus, DocumentReference, DocumentReferenceContext, DocumentReferenceStatus,
+    Observation, Practitioner, Reference, Resource, Specimen, SpecimenCollection, systems,
+};
+use passerelle_plugin_sdk::hl7::{Charset, Field, Message, ParseError, Segment, datetime};
+use passerelle_plugin_sdk::prelude::*;
+use serde::Deserialize;
+
+use crate::people::{IdPolicy, PatientInfo};
+use crate::util::{comp, envelope_text, fcomp, fnv1a_hex, owned, trim_cow};
+use crate::values::ObxContent;
+
+/// The plugin's settings (all optional).
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Offset of HL7 times written without one (`+01:00`, `-05:00`, `Z`). Default `+01:00`.
+    pub default_timezone: Option<String>,
+    /// Identifier system for PID-3 identifiers whose assigning authority has no OID (e.g.
+    /// `urn:oid:1.2.250.1.71.4.2.7`). Default: `urn:passerelle:id:<authority name>`.
+    pub local_id_system: Option<String>,
+    /// Local OBX-3 code → LOINC code (`"GLU": "2345-7"` or `"GLU": {"code": "2345-7",
+    /// "display": "Glucose"}`), for OBX-3 codes that are not LOINC.
+    pub code_map: HashMap<String, CodeMapEntry>,
+}
+
+/// A `code_map` value.
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+pub enum CodeMapEntry {
+    /// Just the LOINC code.
+    Code(String),
+    /// The LOINC code and its display.
+    Full {
+        code: String,
+        #[serde(default)]
+        display: Option<String>,
+    },
+}
+
+/// The adapter.
+pub struct Hl7v2Lab {
+    tz: String,
+    local_id_system: Option<String>,
+    code_map: HashMap<String, Coding>,
+}
+
+impl Adapter for Hl7v2Lab {
+    type Settings = Settings;
+
+    fn info() -> PluginInfo {
+        plugin_info(
+            "hl7v2-lab",
+            env!("CARGO_PKG_VERSION"),
+            &["x-application/hl7-v2+er7"],
+            &["ORU^R01"],
+        )
+    }
+
+    fn new(settings: Settings) -> Result<Self, String> {
+        let tz = settings
+            .default_timezone
+            .unwrap_or_else(|| "+01:00".to_string());
+        if datetime::to_fhir_datetime("202001011200", &tz).is_none() {
+            return Err(format!(
+                "settings.default_timezone {tz:?} is not an offset like +01:00, -05:00 or Z"
+            ));
+        }
+        let local_id_system = match settings.local_id_system {
+            Some(s) if !util::is_uri(s.trim()) => {
+                return Err(format!(
+                    "settings.local_id_system {s:?} is not a URI (e.g. urn:oid:1.2.3)"
+                ));
+            }
+            other => other.map(|s| s.trim().to_string()),
+        };
+        let mut code_map = HashMap::with_capacity(settings.code_map.len());
+        for (local, entry) in settings.code_map {
+            let (code, display) = match entry {
+                CodeMapEntry::Code(code) => (code, None),
+                CodeMapEntry::Full { code, display } => (code, display),
+            };
+            let code = util::fhir_code(&code)
+                .ok_or_else(|| format!("settings.code_map[{local:?}]: empty LOINC code"))?
+                .into_owned();
+            let mut coding = Coding::new(systems::LOINC, code);
+            coding.display = display.filter(|d| !d.trim().is_empty());
+            code_map.insert(local.trim().to_string(), coding);
+        }
+        Ok(Hl7v2Lab {
+            tz,
+            local_id_system,
+            code_map,
+        })
+    }
+
+    fn adapt(&self, message: &InboundMessage) -> Result<Adapted, AdaptError> {
+        // Inside the component, this call's allocations come from the per-call arena.
+        #[cfg(target_arch = "wasm32")]
+        let _arena = arena::Call::begin();
+        self.adapt_message(message)
+    }
+}
+
+export_adapter!(Hl7v2Lab);
+
+impl Hl7v2Lab {
+    fn adapt_message(&self, message: &InboundMessage) -> Result<Adapted, AdaptError> {
+        let msg = self.parse(message)?;
+        let msh = msg.msh();
+        let mtype = msh.field(9);
+        let (code, event) = (fcomp(&mtype, 1), fcomp(&mtype, 2));
+        if code != "ORU" || event != "R01" {
+            let got = if event.is_empty() {
+                code.into_owned()
+            } else {
+                format!("{code}^{event}")
+            };
+            return Err(AdaptError::Unsupported(format!(
+                "ORU^R01 expected, got {}",
+                if got.is_empty() { "no MSH-9" } else { &got }
+            )));
+        }
+        let control_id = msg.control_id().map(|c| c.trim().to_string());
+        let control_id = control_id.filter(|c| !c.is_empty());
+        let seed = control_id
+            .clone()
+            .unwrap_or_else(|| fnv1a_hex(&message.payload));
+        let facility = fcomp(&msh.field(4), 1);
+        let default_authority = if facility.is_empty() {
+            fcomp(&msh.field(3), 1)
+        } else {
+            facility
+        };
+        let ids = IdPolicy {
+            local_id_system: self.local_id_system.as_deref(),
+            default_authority: &default_authority,
+        };
+        let structure = Structure::of(&msg)?;
+        let mut patients: Vec<Option<PatientInfo>> =
+            structure.patients.iter().map(|_| None).collect();
+        // The last group of each patient takes its Patient instead of a copy.
+        let mut last_group = vec![usize::MAX; structure.patients.len()];
+        for (i, g) in structure.groups.iter().enumerate() {
+            last_group[g.patient] = i;
+        }
+        let mut records = Vec::with_capacity(structure.groups.len());
+        for (i, group) in structure.groups.iter().enumerate() {
+            let (pid, pv1) = structure.patients[group.patient];
+            let slot = &mut patients[group.patient];
+            if slot.is_none() {
+                *slot = Some(people::patient(&pid, &ids)?);
+            }
+            let info = if last_group[group.patient] == i {
+                slot.take()
+            } else {
+                slot.clone()
+            };
+            let Some(info) = info else {
+                return Err(AdaptError::Internal("patient missing".into()));
+            };
+            let ctx = RecordCtx {
+                lab: self,
+                seed: &seed,
+                ids: &ids,
+                pid,
+                pv1,
+            };
+            records.push(ctx.record(info, group)?);
+        }
+        Ok(Adapted {
+            source_message_id: control_id,
+            message_type: Some("ORU^R01".to_string()),
+            records,
+        })
+    }
+
+    /// Parses the message: charset from MSH-18; when MSH-18 is empty and the source has a
+    /// configured charset, that one (only re-decoding when the bytes are not plain ASCII).
+    fn parse(&self, message: &InboundMessage) -> Result<Message, AdaptError> {
+        let msg = Message::parse(&message.payload).map_err(parse_error)?;
+        if let Some(cs) = message.charset.as_deref().map(str::trim)
+            && !cs.is_empty()
+            && msg.msh().field(18).value().trim().is_empty()
+            && Charset::from_label(cs).is_some_and(|c| c != msg.charset())
+            && !message.payload.is_ascii()
+        {
+            return Message::parse_with_charset(&message.payload, Some(cs)).map_err(parse_error);
+        }
+        Ok(msg)
+    }
+
+    fn dt(&self, field: &Field<'_>) -> Option<String> {
+        datetime::to_fhir_datetime(&field.value(), &self.tz)
+    }
+
+    fn instant(&self, field: &Field<'_>) -> Option<String> {
+        datetime::to_fhir_instant(&field.value(), &self.tz)
+    }
+
+    /// OBX-3 as a CodeableConcept, with the `code_map` LOINC translation first when the code
+    /// is not LOINC.
+    fn obx_code(&self, field: &Field<'_>) -> Option<CodeableConcept> {
+        let mut cc = codes::cwe_field(field, None)?;
+        if !self.code_map.is_empty() && !codes::has_loinc(&cc) {
+            let local = fcomp(field, 1);
+            if let Some(loinc) = self.code_map.get(local.as_ref()) {
+                cc.coding.insert(0, loinc.clone());
+            }
+        }
+        Some(cc)
+    }
+}
+
+fn parse_error(e: ParseError) -> AdaptError {
+    let location = match &e {
+        ParseError::NotHl7 { .. } | ParseError::InvalidDelimiters { .. } => "MSH".to_string(),
+        ParseError::UnsupportedCharset { .. } => "MSH-18".to_string(),
+        other => match other.line() {
+            Some(line) => format!("line {line}"),
+            None => "MSH".to_string(),
+        },
+    };
+    malformed(location, e.to_string())
+}
+
+// --- Message structure ---
+
+/// One ORDER_OBSERVATION group.
+struct Group<'m> {
+    /// Index in [`Structure::patients`].
+    patient: usize,
+    orc: Option<Segment<'m>>,
+    obr: Option<Segment<'m>>,
+    /// NTE after OBR.
+    notes: Vec<Segment<'m>>,
+    /// OBX with their NTE.
+    obx: Vec<(Segment<'m>, Vec<Segment<'m>>)>,
+    spm: Vec<Segment<'m>>,
+}
+
+/// The segments that matter, grouped: patients (PID and its PV1) and order groups.
+struct Structure<'m> {
+    patients: Vec<(Segment<'m>, Option<Segment<'m>>)>,
+    groups: Vec<Group<'m>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Last {
+    Other,
+    Obr,
+    Obx,
+}
+
+impl<'m> Structure<'m> {
+    /// Groups the segments. Everything but PID, PV1, ORC, OBR, OBX, NTE and SPM is skipped
+    /// (Z-segments, PRT, SFT, TQ1, CTD, FT1, CTI, NK1, PD1, PV2, TXA...); OBX before any order
+    /// (patient observations) too.
+    fn of(msg: &'m Message) -> Result<Self, AdaptError> {
+        if msg.first("PID").is_none() {
+            return Err(malformed("PID", "no PID segment"));
+        }
+        let mut patients: Vec<(Segment<'m>, Option<Segment<'m>>)> = Vec::new();
+        let mut groups: Vec<Group<'m>> = Vec::new();
+        // Whether the last group belongs to the current patient and is still open.
+        let mut open = false;
+        let mut last = Last::Other;
+        for seg in msg.segments().skip(1) {
+            match seg.name() {
+                "PID" => {
+                    patients.push((seg, None));
+                    open = false;
+                    last = Last::Other;
+                }
+                "PV1" => {
+                    if let Some(p) = patients.last_mut()
+                        && p.1.is_none()
+                    {
+                        p.1 = Some(seg);
+                    }
+                }
+                "ORC" | "OBR" => {
+                    let Some(patient) = patients.len().checked_sub(1) else {
+                        return Err(malformed(
+                            format!("{}[{}]", seg.name(), seg.occurrence()),
+                            "order before the PID segment",
+                        ));
+                    };
+                    let is_obr = seg.name() == "OBR";
+                    match groups.last_mut() {
+                        Some(g) if open && is_obr && g.obr.is_none() => g.obr = Some(seg),
+                        _ => {
+                            groups.push(Group {
+                                patient,
+                                orc: (!is_obr).then_some(seg),
+                                obr: is_obr.then_some(seg),
+                                notes: Vec::new(),
+                                obx: Vec::new(),
+                                spm: Vec::new(),
+                            });
+                            open = true;
+                        }
+                    }
+                    last = if is_obr { Last::Obr } else { Last::Other };
+                }
+                "OBX" => match groups.last_mut() {
+                    Some(g) if open => {
+                        g.obx.push((seg, Vec::new()));
+                        last = Last::Obx;
+                    }
+                    _ => last = Last::Other,
+                },
+                "NTE" => {
+                    if let Some(g) = groups.last_mut().filter(|_| open) {
+                        match last {
+                            Last::Obr => g.notes.push(seg),
+                            Last::Obx => {
+                                if let Some((_, notes)) = g.obx.last_mut() {
+                                    notes.push(seg);
+                                }
+                            }
+                            Last::Other => {}
+                        }
+                    }
+                }
+                "SPM" => {
+                    if let Some(g) = groups.last_mut().filter(|_| open) {
+                        g.spm.push(seg);
+                    }
+                    last = Last::Other;
+                }
+                // PRT, TQ1, Z-segments...: skipped; an NTE after a PRT still follows its OBX.
+                _ => {}
+            }
+        }
+        groups.retain(|g| g.obr.is_some());
+        if groups.is_empty() {
+            return Err(malformed("OBR", "no OBR segment"));
+        }
+        Ok(Structure { patients, groups })
+    }
+}
+
+// --- Records ---
+
+struct RecordCtx<'a, 'm> {
+    lab: &'a Hl7v2Lab,
+    seed: &'a str,
+    ids: &'a IdPolicy<'a>,
+    pid: Segment<'m>,
+    pv1: Option<Segment<'m>>,
+}
+
+/// Practitioners already in the bundle, by the raw text they came from.
+struct Practitioners<'m> {
+    seen: Vec<(&'m str, Reference)>,
+}
+
+impl<'m> Practitioners<'m> {
+    fn add(
+        &mut self,
+        bundle: &mut Bundle,
+        raw: &'m str,
+        build: impl FnOnce() -> Option<Practitioner>,
+    ) -> Option<Reference> {
+        if raw.trim().is_empty() {
+            return None;
+        }
+        if let Some((_, r)) = self.seen.iter().find(|(k, _)| *k == raw) {
+            return Some(r.clone());
+        }
+        let reference = bundle.add_keyed(raw, build()?);
+        self.seen.push((raw, reference.clone()));
+        Some(reference)
+    }
+}
+
+/// A document OBX waiting for the group's visibility flags.
+struct PendingDocument<'m> {
+    obx: Segment<'m>,
+    code: CodeableConcept,
+    status: String,
+    attachment: passerelle_plugin_sdk::fhir::Attachment,
+}
+
+fn segment_key(seg: &Segment<'_>) -> String {
+    format!("{}[{}]", seg.name(), seg.occurrence())
+}
+
+/// A MetaDMPMSS OBX: the visibility flag it sets (`None` for the other metadata, or `N`).
+fn meta_dmp(obx: &Segment<'_>) -> Option<Option<VisibilityFlag>> {
+    let code_field = obx.field(3);
+    if !fcomp(&code_field, 3).eq_ignore_ascii_case("MetaDMPMSS") {
+        return None;
+    }
+    let yes = fcomp(&obx.field(5), 1).eq_ignore_ascii_case("Y");
+    let flag = match fcomp(&code_field, 1).as_ref() {
+        "MASQUE_PS" => Some(VisibilityFlag::MasquePs),
+        "INVISIBLE_PATIENT" => Some(VisibilityFlag::InvisiblePatient),
+        "INVISIBLE_REP_LEGAUX" | "INVISIBLE_REPRESENTANTS_LEGAUX" => {
+            Some(VisibilityFlag::InvisibleRepresentantsLegaux)
+        }
+        _ => None,
+    };
+    Some(flag.filter(|_| yes))
+}
+
+fn flag_code(flag: VisibilityFlag) -> &'static str {
+    match flag {
+        VisibilityFlag::MasquePs => "MASQUE_PS",
+        VisibilityFlag::InvisiblePatient => "INVISIBLE_PATIENT",
+        VisibilityFlag::InvisibleRepresentantsLegaux => "INVISIBLE_REPRESENTANTS_LEGAUX",
+    }
+}
+
+fn record_status_of(report: DiagnosticReportStatus) -> RecordStatus {
+    use DiagnosticReportStatus as D;
+    match report {
+        D::Final => RecordStatus::Final,
+        D::Corrected | D::Amended | D::Appended => RecordStatus::Corrected,
+        D::Preliminary | D::Partial | D::Registered => RecordStatus::Preliminary,
+        D::Cancelled => RecordStatus::Cancelled,
+        D::EnteredInError => RecordStatus::EnteredInError,
+        D::Unknown => RecordStatus::Unknown,
+    }
+}
+
+impl<'m> RecordCtx<'_, 'm> {
+    fn record(&self, patient: PatientInfo, g: &Group<'m>) -> Result<Record, AdaptError> {
+        let lab = self.lab;
+        let tz = lab.tz.as_str();
+        let Some(obr) = g.obr else {
+            return Err(AdaptError::Internal("order group without OBR".into()));
+        };
+        let mut bundle = Bundle::collection(self.seed);
+        let mut practitioners = Practitioners { seen: Vec::new() };
+        let PatientInfo { resource, identity } = patient;
+        let subject = bundle.add_keyed(&segment_key(&self.pid), resource);
+        let encounter = self.pv1.and_then(|pv1| {
+            let e = people::encounter(&pv1, subject.clone(), self.ids, tz)?;
+            Some(bundle.add_keyed(&segment_key(&pv1), e))
+        });
+
+        let report_code = codes::cwe_field(&obr.field(4), None)
+            .unwrap_or_else(|| CodeableConcept::from_text("Laboratory report"));
+        let obr7 = lab.dt(&obr.field(7));
+        let effective = obr7.or_else(|| lab.dt(&obr.field(22)));
+        let issued = lab.instant(&obr.field(22));
+
+        // Requester: ORC-12, else OBR-16 (a Practitioner of the bundle; R4 DiagnosticReport
+        // has no requester element).
+        let orc12 = g.orc.map(|orc| orc.field(12).repetition(1));
+        let requester = match orc12.filter(|r| !r.raw().trim().is_empty()) {
+            Some(r) => Some(r),
+            None => Some(obr.field(16).repetition(1)),
+        };
+        if let Some(rep) = requester {
+            practitioners.add(&mut bundle, rep.raw(), || people::xcn(&rep));
+        }
+        let interpreter_field = obr.field(32);
+        let interpreter = practitioners.add(&mut bundle, interpreter_field.raw(), || {
+            people::ndl(&interpreter_field)
+        });
+
+        // Specimens: SPM, else OBR-15 (v2.3–2.6 specimen source).
+        let mut specimens = Vec::new();
+        for spm in &g.spm {
+            let s = self.specimen_from_spm(spm, &subject);
+            specimens.push(bundle.add_keyed(&segment_key(spm), s));
+        }
+        if g.spm.is_empty()
+            && let Some(s) = self.specimen_from_obr(&obr, &subject)
+        {
+            specimens.push(bundle.add_keyed(&format!("{}-15", segment_key(&obr)), s));
+        }
+
+        let mut flags: Vec<VisibilityFlag> = Vec::new();
+        let mut results = Vec::with_capacity(g.obx.len());
+        let mut statuses = Vec::with_capacity(g.obx.len());
+        let mut documents: Vec<PendingDocument<'m>> = Vec::new();
+        let mut organizations: Vec<Reference> = Vec::new();
+        // OBX-14 is usually the same for every OBX: convert it once.
+        let mut obx_time = TimeCache { tz, last: None };
+        for (obx, notes) in &g.obx {
+            if let Some(flag) = meta_dmp(obx) {
+                if let Some(flag) = flag
+                    && !flags.contains(&flag)
+                {
+                    flags.push(flag);
+                }
+                continue;
+            }
+            let value_type = trim_cow(obx.field(2).value());
+            let unit = codes::unit(&obx.field(6));
+            let content = values::obx_value(&value_type, &obx.field(5), &unit, tz)
+                .map_err(|e| malformed(obx.location(5, 0), e.0))?;
+            let is_document_type =
+                value_type.eq_ignore_ascii_case("ED") || value_type.eq_ignore_ascii_case("RP");
+            if is_document_type && matches!(content, ObxContent::Value(None)) {
+                // An ED/RP without data or pointer: nothing to carry.
+                continue;
+            }
+            let status_field = obx.field(11);
+            let status_code = trim_cow(status_field.value());
+            let status = codes::observation_status(&status_code);
+            statuses.push(status);
+            let code = lab
+                .obx_code(&obx.field(3))
+                .unwrap_or_else(|| report_code.clone());
+            let value = match content {
+                ObxContent::Document(attachment) => {
+                    documents.push(PendingDocument {
+                        obx: *obx,
+                        code,
+                        status: status_code.into_owned(),
+                        attachment,
+                    });
+                    continue;
+                }
+                ObxContent::Value(v) => v,
+            };
+            let mut performer = Vec::new();
+            for rep in obx.field(16).repetitions() {
+                if let Some(r) = practitioners.add(&mut bundle, rep.raw(), || people::xcn(&rep)) {
+                    performer.push(r);
+                }
+            }
+            if let Some(org) = people::xon(&obx.field(23).repetition(1), self.ids) {
+                if !organizations.contains(&org) {
+                    organizations.push(org.clone());
+                }
+                performer.push(org);
+            }
+            let data_absent_reason = match (&value, status_code.as_ref()) {
+                (None, "X") => Some(Observation::data_absent("not-performed")),
+                (None, "N") => Some(Observation::data_absent("not-asked")),
+                _ => None,
+            };
+            let range_text = obx.field(7).repetition(1).text();
+            let observation = Observation {
+                category: vec![Observation::laboratory_category()],
+                subject: Some(subject.clone()),
+                encounter: encounter.clone(),
+                effective_date_time: obx_time.get(&obx.field(14)).or_else(|| effective.clone()),
+                issued: issued.clone(),
+                performer,
+                value,
+                data_absent_reason,
+                interpretation: obx
+                    .field(8)
+                    .repetitions()
+                    .filter_map(|r| codes::interpretation(&r))
+                    .collect(),
+                note: notes.iter().filter_map(note).collect(),
+                method: codes::cwe_field(&obx.field(17), None),
+                specimen: specimens.first().cloned(),
+                reference_range: values::reference_range(&range_text, &unit)
+                    .into_iter()
+                    .collect(),
+                ..Observation::new(status, code)
+            };
+            results.push(bundle.add_keyed(&segment_key(obx), observation));
+        }
+
+        // Documents (ED/RP), with the visibility flags as security labels.
+        let security_label: Vec<CodeableConcept> = flags
+            .iter()
+            .map(|f| CodeableConcept::coded(systems::DMP_VISIBILITY, flag_code(*f), None))
+            .collect();
+        let mut presented_form = Vec::with_capacity(documents.len());
+        let mut document_status: Option<String> = None;
+        for doc in documents {
+            let (status, doc_status) = match doc.status.as_str() {
+                "D" | "W" => (
+                    DocumentReferenceStatus::EnteredInError,
+                    Some(CompositionStatus::EnteredInError),
+                ),
+                "C" | "A" => (
+                    DocumentReferenceStatus::Current,
+                    Some(CompositionStatus::Amended),
+                ),
+                "P" | "R" | "S" => (
+                    DocumentReferenceStatus::Current,
+                    Some(CompositionStatus::Preliminary),
+                ),
+                "F" | "U" | "V" | "B" => (
+                    DocumentReferenceStatus::Current,
+                    Some(CompositionStatus::Final),
+                ),
+                _ => (DocumentReferenceStatus::Current, None),
+            };
+            if document_status.is_none() {
+                document_status = Some(doc.status.clone());
+            }
+            let mut attachment = doc.attachment;
+            attachment.title = doc
+                .code
+                .text
+                .clone()
+                .or_else(|| doc.code.coding.iter().find_map(|c| c.display.clone()));
+            presented_form.push(attachment.clone());
+            let reference = DocumentReference {
+                doc_status,
+                type_: Some(doc.code),
+                subject: Some(subject.clone()),
+                date: issued.clone(),
+                security_label: security_label.clone(),
+                context: encounter.clone().map(|e| DocumentReferenceContext {
+                    encounter: vec![e],
+                    ..Default::default()
+                }),
+                ..DocumentReference::new(status, attachment)
+            };
+            bundle.add_keyed(&segment_key(&doc.obx), reference);
+        }
+
+        let report_status = match codes::report_status(&obr.field(25).value()) {
+            Some(DiagnosticReportStatus::Final) => codes::refine_final(&statuses),
+            Some(s) => s,
+            None => codes::report_status_from(&statuses),
+        };
+        let mut identifier = Vec::with_capacity(2);
+        for (n, type_code) in [(2, "PLAC"), (3, "FILL")] {
+            let from_obr = obr.field(n).repetition(1);
+            let rep = match g.orc {
+                Some(orc) if from_obr.raw().trim().is_empty() => orc.field(n).repetition(1),
+                _ => from_obr,
+            };
+            identifier.extend(people::ei(&rep, type_code));
+        }
+        let mut category = vec![DiagnosticReport::lab_category()];
+        let section = fcomp(&obr.field(24), 1);
+        if !section.is_empty()
+            && section != "LAB"
+            && let Some(code) = util::fhir_code(&section)
+        {
+            category.push(CodeableConcept::coded(
+                systems::V2_0074,
+                code.as_ref(),
+                None,
+            ));
+        }
+        let conclusion = {
+            let texts: Vec<String> = g.notes.iter().filter_map(nte_text).collect();
+            (!texts.is_empty()).then(|| texts.join("\n"))
+        };
+        let report = DiagnosticReport {
+            identifier,
+            category,
+            subject: Some(subject),
+            encounter,
+            effective_date_time: effective.clone(),
+            issued,
+            performer: organizations,
+            results_interpreter: interpreter.into_iter().collect(),
+            specimen: specimens,
+            result: results,
+            conclusion,
+            presented_form,
+            ..DiagnosticReport::new(report_status, report_code)
+        };
+        // Record status: the document's OBX-11 when there is a document, else the report's.
+        let status = match document_status.as_deref() {
+            Some("D" | "W") => RecordStatus::EnteredInError,
+            Some("C" | "A") => RecordStatus::Corrected,
+            Some("X") => RecordStatus::Cancelled,
+            Some("P" | "R" | "S") => RecordStatus::Preliminary,
+            Some("F" | "U" | "V" | "B") => RecordStatus::Final,
+            _ => record_status_of(report_status),
+        };
+        let mut builder = RecordBuilder::new(RecordKind::LabResult)
+            .patient(identity)
+            .status(status);
+        if let Some(t) = effective {
+            builder = builder.event_time(t);
+        }
+        for flag in flags {
+            builder = builder.flag(flag);
+        }
+        bundle.add_keyed(&segment_key(&obr), report);
+        let builder = routing_codes(builder, &bundle);
+        Ok(builder.build(bundle.to_json()))
+    }
+
+    /// SPM → Specimen: ids (SPM-2), type (SPM-4, table 0487 by default), collection (SPM-17,
+    /// method SPM-7, site SPM-8), received (SPM-18), description (SPM-14), accession (SPM-30).
+    fn specimen_from_spm(&self, spm: &Segment<'_>, subject: &Reference) -> Specimen {
+        let tz = self.lab.tz.as_str();
+        let ids = spm.field(2).repetition(1);
+        let identifier = [(1, "PGN"), (2, "FGN")]
+            .into_iter()
+            .filter_map(|(n, t)| people::ei_sub(&ids.component(n), t))
+            .collect();
+        let collected = datetime::to_fhir_datetime(&spm.field(17).component(1).value(), tz);
+        let method = codes::cwe_field(&spm.field(7), None);
+        let body_site = codes::cwe_field(&spm.field(8), None);
+        let collection = (collected.is_some() || method.is_some() || body_site.is_some())
+            .then_some(SpecimenCollection {
+                collected_date_time: collected,
+                method,
+                body_site,
+                ..Default::default()
+            });
+        let accession = spm.field(30).repetition(1);
+        let accession_value = comp(&accession, 1);
+        Specimen {
+            identifier,
+            accession_identifier: (!accession_value.is_empty()).then(|| {
+                passerelle_plugin_sdk::fhir::Identifier::new(
+                    self.ids.system(&accession.component(4)),
+                    accession_value.into_owned(),
+                )
+            }),
+            type_: codes::cwe_field(&spm.field(4), Some(systems::V2_0487)),
+            subject: Some(subject.clone()),
+            received_time: self.lab.dt(&spm.field(18)),
+            collection,
+            note: spm
+                .field(14)
+                .repetitions()
+                .filter_map(|r| owned(trim_cow(r.text())))
+                .map(Annotation::new)
+                .collect(),
+            ..Specimen::new()
+        }
+    }
+
+    /// OBR-15 (specimen source, v2.3–2.6) → Specimen with OBR-7 as collection time and OBR-14
+    /// as received time; `None` when OBR-15 is empty.
+    fn specimen_from_obr(&self, obr: &Segment<'_>, subject: &Reference) -> Option<Specimen> {
+        let source = obr.field(15).component(1);
+        if source.raw().trim().is_empty() {
+            return None;
+        }
+        let (code, text, system) = (
+            util::sub(&source, 1),
+            util::sub(&source, 2),
+            util::sub(&source, 3),
+        );
+        let type_ = match util::fhir_code(&code) {
+            Some(c) => {
+                let system = codes::system_uri(&system)
+                    .map(|s| s.into_owned())
+                    .unwrap_or_else(|| "http://terminology.hl7.org/CodeSystem/v2-0070".into());
+                Some(CodeableConcept::coded(
+                    system,
+                    c.as_ref(),
+                    (!text.is_empty()).then_some(text.as_ref()),
+                ))
+            }
+            None => owned(text).map(CodeableConcept::from_text),
+        };
+        let collected = self.lab.dt(&obr.field(7));
+        Some(Specimen {
+            type_,
+            subject: Some(subject.clone()),
+            received_time: self.lab.dt(&obr.field(14)),
+            collection: collected.map(|c| SpecimenCollection {
+                collected_date_time: Some(c),
+                ..Default::default()
+            }),
+            ..Specimen::new()
+        })
+    }
+}
+
+/// The last HL7 time converted, to reuse when the next one is the same text.
+struct TimeCache<'a, 'm> {
+    tz: &'a str,
+    last: Option<(&'m str, Option<String>)>,
+}
+
+impl<'m> TimeCache<'_, 'm> {
+    fn get(&mut self, field: &Field<'m>) -> Option<String> {
+        let raw = field.raw();
+        if raw.is_empty() {
+            return None;
+        }
+        if let Some((r, v)) = &self.last
+            && *r == raw
+        {
+            return v.clone();
+        }
+        let v = datetime::to_fhir_datetime(&field.value(), self.tz);
+        self.last = Some((raw, v.clone()));
+        v
+    }
+}
+
+/// The envelope's routing codes: the report's codings (OBR-4), then the LOINC codes of the
+/// results and documents, once each.
+fn routing_codes(mut builder: RecordBuilder, bundle: &Bundle) -> RecordBuilder {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let report = bundle.entry.iter().rev().find_map(|e| match &e.resource {
+        Some(Resource::DiagnosticReport(r)) => Some(r),
+        _ => None,
+    });
+    let report_codes = report.into_iter().flat_map(|r| r.code.coding.iter());
+    let result_codes = bundle
+        .entry
+        .iter()
+        .filter_map(|e| match &e.resource {
+            Some(Resource::Observation(o)) => Some(&o.code),
+            Some(Resource::DocumentReference(d)) => d.type_.as_ref(),
+            _ => None,
+        })
+        .flat_map(|cc| cc.coding.iter())
+        .filter(|c| c.system.as_deref() == Some(systems::LOINC));
+    for c in report_codes.chain(result_codes) {
+        let (Some(system), Some(code)) = (c.system.as_deref(), c.code.as_deref()) else {
+            continue;
+        };
+        if seen.contains(&(system, code)) || !envelope_text(system) || !envelope_text(code) {
+            continue;
+        }
+        seen.push((system, code));
+        let display = c.display.as_deref().filter(|d| envelope_text(d));
+        builder = builder.code(system, code, display);
+    }
+    builder
+}
+
+/// NTE-3 (FT, repeating): unescaped, repetitions on separate lines; `None` when empty.
+fn nte_text(nte: &Segment<'_>) -> Option<String> {
+    let field = nte.field(3);
+    let mut out = String::new();
+    for (i, rep) in field.repetitions().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&rep.text());
+    }
+    let t = out.trim();
+    if t.is_empty() {
+        None
+    } else if t.len() == out.len() {
+        Some(out)
+    } else {
+        Some(t.to_string())
+    }
+}
+
+fn note(nte: &Segment<'_>) -> Option<Annotation> {
+    nte_text(nte).map(Annotation::new)
+}
