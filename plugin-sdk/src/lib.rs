@@ -16,6 +16,7 @@
 
 mod adapter;
 pub mod bindings;
+pub mod cda;
 pub mod fhir;
 pub mod hl7;
 pub mod log;

@@ -7,11 +7,16 @@
 use std::io::Write;
 use std::process::Command;
 
-use passerelle::plugin::{Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection};
+use passerelle::plugin::{
+    Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
+};
 use passerelle_tests::{repo, samples, tools_required, wasm};
 use serde_json::Value;
 
-const SAMPLES: [&str; 2] = ["CANCER-FRCP_2022.01_Appareil.xml", "CANCER-FRCP_2022.01_Transversale.xml"];
+const SAMPLES: [&str; 2] = [
+    "CANCER-FRCP_2022.01_Appareil.xml",
+    "CANCER-FRCP_2022.01_Transversale.xml",
+];
 
 fn plugin(engine: &PluginEngine) -> Plugin {
     let spec = PluginSpec {
@@ -35,7 +40,9 @@ fn inbound(payload: &[u8]) -> Inbound {
 }
 
 fn sample(name: &str) -> String {
-    let path = samples().join("ansforge-testcontenucda/ExemplesCDA").join(name);
+    let path = samples()
+        .join("ansforge-testcontenucda/ExemplesCDA")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -45,7 +52,9 @@ fn without_comments(xml: &str) -> String {
     let mut rest = xml;
     while let Some(start) = rest.find("<!--") {
         out.push_str(&rest[..start]);
-        rest = rest[start..].find("-->").map_or("", |end| &rest[start + end + 3..]);
+        rest = rest[start..]
+            .find("-->")
+            .map_or("", |end| &rest[start + end + 3..]);
     }
     out.push_str(rest);
     out
@@ -116,8 +125,12 @@ fn validator_available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        let msg = "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
-        assert!(!tools_required(), "{msg}, and PASSERELLE_REQUIRE_TOOLS is set");
+        let msg =
+            "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
+        assert!(
+            !tools_required(),
+            "{msg}, and PASSERELLE_REQUIRE_TOOLS is set"
+        );
         eprintln!("SKIPPED FHIR validation: {msg}");
     }
     ok
@@ -132,15 +145,24 @@ fn fiche_rcp_samples_adapt_and_validate() {
     let mut bundles = std::fs::File::create(&bundles_path).unwrap();
     for name in SAMPLES {
         let xml = sample(name);
-        let out = plugin.adapt(&inbound(xml.as_bytes())).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = plugin
+            .adapt(&inbound(xml.as_bytes()))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(out.records.len(), 1, "{name}");
         assert_eq!(out.message_type.as_deref(), Some("34794-8"));
         let record = &out.records[0];
         let envelope = &record.envelope;
         assert_eq!(envelope.kind, "oncology-meeting", "{name}");
-        assert_eq!(envelope.event_time.as_deref(), Some("2019-02-18T17:11:00+01:00"), "{name}");
+        assert_eq!(
+            envelope.event_time.as_deref(),
+            Some("2019-02-18T17:11:00+01:00"),
+            "{name}"
+        );
         let ins = envelope.patient.ins.as_ref().expect("an INS");
-        assert_eq!((ins.system.as_str(), ins.value.as_str()), ("urn:oid:1.2.250.1.213.1.4.10", "279035121518989"));
+        assert_eq!(
+            (ins.system.as_str(), ins.value.as_str()),
+            ("urn:oid:1.2.250.1.213.1.4.10", "279035121518989")
+        );
         assert_eq!(envelope.patient.local_ids[0].value, "1234567890121");
         assert_eq!(envelope.confidentiality.level, "N");
         let codes: Vec<&str> = envelope.codes.iter().map(|c| c.code.as_str()).collect();
@@ -148,19 +170,34 @@ fn fiche_rcp_samples_adapt_and_validate() {
 
         let bundle: Value = serde_json::from_str(record.bundle.get()).unwrap();
         assert_eq!(bundle["type"], "document");
-        assert_eq!(bundle["entry"][0]["resource"]["resourceType"], "Composition");
+        assert_eq!(
+            bundle["entry"][0]["resource"]["resourceType"],
+            "Composition"
+        );
 
         // Every section of the CDA, counted in the XML, is in the Composition with its code.
         let expected = section_codes(&xml);
-        assert!(expected.len() >= 20, "{name}: only {} sections read", expected.len());
+        assert!(
+            expected.len() >= 20,
+            "{name}: only {} sections read",
+            expected.len()
+        );
         let composition = resources(&bundle, "Composition")[0];
         let mut found = Vec::new();
         composition_codes(&composition["section"], &mut found);
         found.sort();
-        assert_eq!(found, expected, "{name}: Composition sections differ from the CDA's");
+        assert_eq!(
+            found, expected,
+            "{name}: Composition sections differ from the CDA's"
+        );
         for s in composition["section"].as_array().unwrap() {
-            let has_text = s["text"]["div"].as_str().is_some_and(|d| d.contains("xhtml"));
-            assert!(s["title"].is_string() && (has_text || s["section"].is_array()), "{name}: {s}");
+            let has_text = s["text"]["div"]
+                .as_str()
+                .is_some_and(|d| d.contains("xhtml"));
+            assert!(
+                s["title"].is_string() && (has_text || s["section"].is_array()),
+                "{name}: {s}"
+            );
         }
 
         // The Condition carries the ICD-10 topography of the document, and so does the envelope.
@@ -170,33 +207,64 @@ fn fiche_rcp_samples_adapt_and_validate() {
         assert!(!conditions.is_empty(), "{name}: no Condition");
         for code in &topography {
             assert!(
-                conditions.iter().any(|c| c["code"]["coding"][0]["system"] == "http://hl7.org/fhir/sid/icd-10"
+                conditions.iter().any(|c| c["code"]["coding"][0]["system"]
+                    == "http://hl7.org/fhir/sid/icd-10"
                     && c["code"]["coding"][0]["code"] == code.as_str()),
                 "{name}: no Condition coded {code}"
             );
-            assert!(codes.contains(&code.as_str()), "{name}: {code} not in the envelope codes");
+            assert!(
+                codes.contains(&code.as_str()),
+                "{name}: {code} not in the envelope codes"
+            );
         }
 
         let plan = resources(&bundle, "CarePlan");
         assert_eq!(plan.len(), 1, "{name}");
-        assert_eq!((plan[0]["intent"].as_str(), plan[0]["status"].as_str()), (Some("proposal"), Some("active")));
-        assert!(plan[0]["description"].as_str().is_some_and(|d| d.contains("Radiothérapie")), "{name}");
+        assert_eq!(
+            (plan[0]["intent"].as_str(), plan[0]["status"].as_str()),
+            (Some("proposal"), Some("active"))
+        );
+        assert!(
+            plan[0]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("Radiothérapie")),
+            "{name}"
+        );
         let encounter = resources(&bundle, "Encounter")[0];
         assert_eq!(encounter["class"]["code"], "VR");
-        assert!(encounter["identifier"].to_string().contains("urn:oid:1.2.250.1.161.1.20.3.1"));
+        assert!(
+            encounter["identifier"]
+                .to_string()
+                .contains("urn:oid:1.2.250.1.161.1.20.3.1")
+        );
         let practitioners = resources(&bundle, "Practitioner");
-        assert!(practitioners.len() >= 5, "{name}: {} practitioners", practitioners.len());
-        assert!(practitioners.iter().any(|p| p["qualification"][0]["code"]["coding"][0]["code"] == "G15_10/SM36"));
+        assert!(
+            practitioners.len() >= 5,
+            "{name}: {} practitioners",
+            practitioners.len()
+        );
+        assert!(
+            practitioners
+                .iter()
+                .any(|p| p["qualification"][0]["code"]["coding"][0]["code"] == "G15_10/SM36")
+        );
         let document = resources(&bundle, "DocumentReference")[0];
         assert_eq!(document["type"]["coding"][0]["code"], "34794-8");
-        assert_eq!(document["content"][0]["attachment"]["contentType"], "text/xml");
+        assert_eq!(
+            document["content"][0]["attachment"]["contentType"],
+            "text/xml"
+        );
         assert_eq!(document["content"][0]["attachment"]["size"], xml.len());
 
         writeln!(bundles, "{}", record.bundle.get()).unwrap();
 
         // A second run gives the same bundle.
         let again = plugin.adapt(&inbound(xml.as_bytes())).unwrap();
-        assert_eq!(again.records[0].bundle.get(), record.bundle.get(), "{name}: not deterministic");
+        assert_eq!(
+            again.records[0].bundle.get(),
+            record.bundle.get(),
+            "{name}: not deterministic"
+        );
     }
     bundles.flush().unwrap();
     drop(bundles);
@@ -210,7 +278,10 @@ fn fiche_rcp_samples_adapt_and_validate() {
         .expect("running tests/fhir_validate.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "FHIR validation failed:\n{stdout}{stderr}");
+    assert!(
+        out.status.success(),
+        "FHIR validation failed:\n{stdout}{stderr}"
+    );
     assert_eq!(stdout.trim(), format!("{} valid", SAMPLES.len()));
 }
 
@@ -224,25 +295,51 @@ fn malformed_fiches_are_rejected_with_a_location() {
     )
     .unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("invalid XML", good[..good.len() / 2].as_bytes().to_vec(), "line "),
-        ("not UTF-8", b"<ClinicalDocument>\xff</ClinicalDocument>".to_vec(), "byte "),
-        ("wrong root", br#"<Bundle xmlns="http://hl7.org/fhir"/>"#.to_vec(), "/{http://hl7.org/fhir}Bundle"),
+        (
+            "invalid XML",
+            good[..good.len() / 2].as_bytes().to_vec(),
+            "line ",
+        ),
+        (
+            "not UTF-8",
+            b"<ClinicalDocument>\xff</ClinicalDocument>".to_vec(),
+            "byte ",
+        ),
+        (
+            "wrong root",
+            br#"<Bundle xmlns="http://hl7.org/fhir"/>"#.to_vec(),
+            "/{http://hl7.org/fhir}Bundle",
+        ),
         (
             "wrong namespace",
-            good.replacen(r#"xmlns="urn:hl7-org:v3""#, r#"xmlns="urn:example""#, 1).into_bytes(),
+            good.replacen(r#"xmlns="urn:hl7-org:v3""#, r#"xmlns="urn:example""#, 1)
+                .into_bytes(),
             "/{urn:example}ClinicalDocument",
         ),
-        ("wrong document code", cr_bio.into_bytes(), "/ClinicalDocument/code/@code"),
+        (
+            "wrong document code",
+            cr_bio.into_bytes(),
+            "/ClinicalDocument/code/@code",
+        ),
         (
             "no patient identifier",
-            good.replacen(r#"<id extension="279035121518989" root="1.2.250.1.213.1.4.10"/>"#, "", 1)
-                .replacen(r#"<id extension="1234567890121" root="1.2.3.4.567.8.9.10" />"#, "", 1)
-                .into_bytes(),
+            good.replacen(
+                r#"<id extension="279035121518989" root="1.2.250.1.213.1.4.10"/>"#,
+                "",
+                1,
+            )
+            .replacen(
+                r#"<id extension="1234567890121" root="1.2.3.4.567.8.9.10" />"#,
+                "",
+                1,
+            )
+            .into_bytes(),
             "/ClinicalDocument/recordTarget/patientRole/id",
         ),
         (
             "no effectiveTime",
-            good.replacen(r#"<effectiveTime value="20190218094914+0100" />"#, "", 1).into_bytes(),
+            good.replacen(r#"<effectiveTime value="20190218094914+0100" />"#, "", 1)
+                .into_bytes(),
             "/ClinicalDocument/effectiveTime/@value",
         ),
     ];
@@ -250,13 +347,30 @@ fn malformed_fiches_are_rejected_with_a_location() {
         let err = plugin.adapt(&inbound(&payload)).expect_err(what);
         assert!(err.is_rejection(), "{what}: {err}");
         match &err {
-            PluginError::Rejected { rejection: Rejection::Malformed { location: at, reason }, .. } => {
-                assert!(at.starts_with(location), "{what}: location {at:?}, expected {location:?}");
+            PluginError::Rejected {
+                rejection:
+                    Rejection::Malformed {
+                        location: at,
+                        reason,
+                    },
+                ..
+            } => {
+                assert!(
+                    at.starts_with(location),
+                    "{what}: location {at:?}, expected {location:?}"
+                );
                 assert!(!reason.is_empty(), "{what}: no reason");
             }
             other => panic!("{what}: expected a malformed rejection, got {other}"),
         }
     }
     // The plugin still works after the rejections.
-    assert_eq!(plugin.adapt(&inbound(good.as_bytes())).unwrap().records.len(), 1);
+    assert_eq!(
+        plugin
+            .adapt(&inbound(good.as_bytes()))
+            .unwrap()
+            .records
+            .len(),
+        1
+    );
 }

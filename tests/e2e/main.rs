@@ -13,3 +13,4 @@ mod reload;
 mod sandbox;
 mod scaffold;
 mod hl7v2_lab;
+mod hprim;
