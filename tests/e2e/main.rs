@@ -14,3 +14,4 @@ mod sandbox;
 mod scaffold;
 mod hl7v2_lab;
 mod hprim;
+mod eprescription;
