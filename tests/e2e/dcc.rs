@@ -5,12 +5,11 @@
 //! rejected with a location.
 
 use std::io::Write;
-use std::process::Command;
 
 use passerelle::plugin::{
     Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
 };
-use passerelle_tests::{repo, samples, tools_required, wasm};
+use passerelle_tests::{samples, validate_fhir_file, wasm};
 use serde_json::Value;
 
 const SAMPLES: [&str; 2] = [
@@ -119,22 +118,6 @@ fn composition_codes(sections: &Value, out: &mut Vec<String>) {
 }
 
 /// Whether the external validator can run; panics when it cannot and the tools are required.
-fn validator_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import fhir.resources"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let msg =
-            "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
-        assert!(
-            !tools_required(),
-            "{msg}, and PASSERELLE_REQUIRE_TOOLS is set"
-        );
-        eprintln!("SKIPPED FHIR validation: {msg}");
-    }
-    ok
-}
 
 #[test]
 fn fiche_rcp_samples_adapt_and_validate() {
@@ -268,21 +251,7 @@ fn fiche_rcp_samples_adapt_and_validate() {
     }
     bundles.flush().unwrap();
     drop(bundles);
-    if !validator_available() {
-        return;
-    }
-    let out = Command::new("python3")
-        .arg(repo().join("tests/fhir_validate.py"))
-        .arg(&bundles_path)
-        .output()
-        .expect("running tests/fhir_validate.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "FHIR validation failed:\n{stdout}{stderr}"
-    );
-    assert_eq!(stdout.trim(), format!("{} valid", SAMPLES.len()));
+    validate_fhir_file(&bundles_path, SAMPLES.len());
 }
 
 #[test]

@@ -5,12 +5,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use passerelle::plugin::{
     Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
 };
-use passerelle_tests::{files_under, repo, samples, tools_required, wasm};
+use passerelle_tests::{files_under, samples, validate_fhir_file, wasm};
 use serde_json::Value;
 
 const HL7: &str = "x-application/hl7-v2+er7";
@@ -81,21 +80,6 @@ fn prescription_samples() -> Vec<(String, Vec<u8>, &'static str)> {
 }
 
 /// Whether the external validator can run; panics when it cannot and the tools are required.
-fn validator_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import fhir.resources"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let msg =
-            "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
-        if tools_required() {
-            panic!("{msg}, and PASSERELLE_REQUIRE_TOOLS is set");
-        }
-        eprintln!("SKIPPED FHIR validation: {msg}");
-    }
-    ok
-}
 
 #[test]
 fn every_prescription_sample_adapts_and_validates() {
@@ -142,21 +126,7 @@ fn every_prescription_sample_adapts_and_validates() {
     file.flush().unwrap();
     drop(file);
     assert_eq!(plugin.trap_count(), 0);
-    if !validator_available() {
-        return;
-    }
-    let out = Command::new("python3")
-        .arg(repo().join("tests/fhir_validate.py"))
-        .arg(&path)
-        .output()
-        .expect("running tests/fhir_validate.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "FHIR validation failed:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(stdout.trim(), format!("{count} valid"));
+    validate_fhir_file(&path, count);
 }
 
 fn resources<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {

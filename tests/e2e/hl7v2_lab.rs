@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use passerelle::plugin::{Inbound, Plugin, PluginEngine, PluginLimits, PluginSpec};
-use passerelle_tests::{files_under, passerelle_bin, repo, samples, wasm};
+use passerelle_tests::{files_under, passerelle_bin, samples, validate_fhir_file, wasm};
 use serde_json::Value;
 
 const CONTENT_TYPE: &str = "x-application/hl7-v2+er7";
@@ -126,22 +126,6 @@ fn label(path: &Path) -> String {
         .to_string()
 }
 
-/// Whether the external validator can run; panics when it cannot and the tools are required.
-fn validator_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import fhir.resources"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let msg =
-            "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
-        if std::env::var("PASSERELLE_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
-            panic!("{msg}, and PASSERELLE_REQUIRE_TOOLS=1");
-        }
-        eprintln!("SKIPPED FHIR validation: {msg}");
-    }
-    ok
-}
 
 #[test]
 fn every_oru_sample_adapts_and_validates() {
@@ -172,21 +156,7 @@ fn every_oru_sample_adapts_and_validates() {
     }
     bundles.flush().unwrap();
     drop(bundles);
-    if !validator_available() {
-        return;
-    }
-    let out = Command::new("python3")
-        .arg(repo().join("tests/fhir_validate.py"))
-        .arg(&bundles_path)
-        .output()
-        .expect("running tests/fhir_validate.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "FHIR validation failed:\n{stdout}{stderr}"
-    );
-    assert_eq!(stdout.trim(), format!("{count} valid"));
+    validate_fhir_file(&bundles_path, count);
 }
 
 /// One instance adapting big and small messages in turn gives the same output every time (the

@@ -5,12 +5,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use passerelle::plugin::{
     AdaptOutput, Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
 };
-use passerelle_tests::{files_under, repo, samples, tools_required, wasm};
+use passerelle_tests::{files_under, repo, samples, validate_fhir_file, wasm};
 use serde_json::Value;
 
 const CONTENT_TYPE: &str = "application/x-hprim-sante";
@@ -108,22 +107,6 @@ fn results(bundle: &Value) -> Vec<&Value> {
 }
 
 /// Whether the external validator can run; panics when it cannot and the tools are required.
-fn validator_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import fhir.resources"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let msg =
-            "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
-        assert!(
-            !tools_required(),
-            "{msg}, and PASSERELLE_REQUIRE_TOOLS is set"
-        );
-        eprintln!("SKIPPED FHIR validation: {msg}");
-    }
-    ok
-}
 
 fn adapt(plugin: &Plugin, label: &str, bytes: &[u8], charset: Option<&str>) -> AdaptOutput {
     plugin
@@ -171,21 +154,7 @@ fn every_hprim_file_adapts_and_validates() {
     }
     out.flush().unwrap();
     drop(out);
-    if !validator_available() {
-        return;
-    }
-    let run = Command::new("python3")
-        .arg(repo().join("tests/fhir_validate.py"))
-        .arg(&bundles_path)
-        .output()
-        .expect("running tests/fhir_validate.py");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        run.status.success(),
-        "FHIR validation failed:\n{stdout}{stderr}"
-    );
-    assert_eq!(stdout.trim(), format!("{count} valid"));
+    validate_fhir_file(&bundles_path, count);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::time::Instant;
 use passerelle::plugin::{
     Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
 };
-use passerelle_tests::{passerelle_bin, repo, tools_required};
+use passerelle_tests::{passerelle_bin, repo, tools_required, validate_fhir_file};
 use serde_json::Value;
 
 /// The version `.ci/run` installs and `app.py` is written for.
@@ -144,30 +144,9 @@ fn inbound(payload: &[u8]) -> Inbound {
 }
 
 fn validate_bundles(dir: &Path, bundles: &[String]) {
-    let available = Command::new("python3")
-        .args(["-c", "import fhir.resources"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available {
-        let msg =
-            "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
-        assert!(
-            !tools_required(),
-            "{msg}, and PASSERELLE_REQUIRE_TOOLS is set"
-        );
-        eprintln!("SKIPPED FHIR validation: {msg}");
-        return;
-    }
     let path = dir.join("bundles.ndjson");
     std::fs::write(&path, bundles.join("\n")).unwrap();
-    let report = check_output(
-        "tests/fhir_validate.py",
-        Command::new("python3")
-            .arg(repo().join("tests/fhir_validate.py"))
-            .arg(&path)
-            .output(),
-    );
-    assert_eq!(report.trim(), format!("{} valid", bundles.len()));
+    validate_fhir_file(&path, bundles.len());
 }
 
 #[test]

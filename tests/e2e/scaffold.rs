@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use passerelle_tests::{passerelle_bin, repo, target_dir, tools_required};
+use passerelle_tests::{passerelle_bin, repo, target_dir, validate_fhir_file};
 use serde_json::Value;
 
 const NAME: &str = "scaffold-demo";
@@ -29,22 +29,6 @@ fn cargo(dir: &Path, args: &[&str]) {
     );
 }
 
-fn validator_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import fhir.resources"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let msg =
-            "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
-        assert!(
-            !tools_required(),
-            "{msg}, and PASSERELLE_REQUIRE_TOOLS is set"
-        );
-        eprintln!("SKIPPED FHIR validation: {msg}");
-    }
-    ok
-}
 
 #[test]
 fn a_generated_plugin_tests_builds_and_runs() {
@@ -124,20 +108,7 @@ fn a_generated_plugin_tests_builds_and_runs() {
     assert_eq!(record["bundle"]["resourceType"], "Bundle");
     assert_eq!(record["bundle"]["entry"].as_array().map(Vec::len), Some(3));
 
-    if validator_available() {
-        let bundle = tmp.path().join("bundle.json");
-        std::fs::write(&bundle, record["bundle"].to_string()).unwrap();
-        let out = Command::new("python3")
-            .arg(repo().join("tests/fhir_validate.py"))
-            .arg(&bundle)
-            .output()
-            .expect("running tests/fhir_validate.py");
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "FHIR validation failed:\n{report}");
-        assert_eq!(report.trim(), "1 valid");
-    }
+    let bundle = tmp.path().join("bundle.json");
+    std::fs::write(&bundle, record["bundle"].to_string()).unwrap();
+    validate_fhir_file(&bundle, 1);
 }

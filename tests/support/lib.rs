@@ -63,3 +63,36 @@ pub mod mllp;
 pub fn tools_required() -> bool {
     std::env::var_os("PASSERELLE_REQUIRE_TOOLS").is_some()
 }
+
+/// Whether `python3` can import `fhir.resources` (the external FHIR validator). When it
+/// cannot, this says so on stderr, or panics if [`tools_required`].
+pub fn fhir_validator_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import fhir.resources"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        let msg = "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
+        assert!(!tools_required(), "{msg}, and PASSERELLE_REQUIRE_TOOLS is set");
+        eprintln!("SKIPPED FHIR validation: {msg}");
+    }
+    ok
+}
+
+/// Validates the FHIR Bundles in `path` (one JSON Bundle per line, or one per file) with
+/// `tests/fhir_validate.py` and checks that exactly `count` were found valid. Skips (or fails,
+/// see [`fhir_validator_available`]) without the validator.
+pub fn validate_fhir_file(path: &Path, count: usize) {
+    if !fhir_validator_available() {
+        return;
+    }
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/fhir_validate.py"))
+        .arg(path)
+        .output()
+        .expect("running tests/fhir_validate.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "FHIR validation failed:\n{stdout}{stderr}");
+    assert_eq!(stdout.trim(), format!("{count} valid"));
+}

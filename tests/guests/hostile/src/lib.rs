@@ -8,7 +8,7 @@ use serde::Deserialize;
 #[serde(default)]
 pub struct Settings {
     /// loop | memory | recursion | panic | file | socket | big-output | many-records |
-    /// bad-bundle | no-patient | bad-ins | good | fail-on-bad
+    /// bad-bundle | no-patient | bad-ins | good | fail-on-bad | panic-on-marker
     pub mode: String,
 }
 
@@ -59,6 +59,9 @@ impl Adapter for Hostile {
                 Err(AdaptError::Internal(format!("{}", recurse(depth))))
             }
             "panic" => panic!("hostile plugin panics on purpose"),
+            // Panics on messages containing `PANIC`, behaves like `good` otherwise (circuit
+            // breaker tests: a few bad messages trip it, the held good ones adapt on resume).
+            "panic-on-marker" if text.contains("PANIC") => panic!("hostile plugin panics on a marked message"),
             "file" => match std::fs::read("/etc/passwd") {
                 Ok(bytes) => Ok(Adapted {
                     source_message_id: Some(format!("read {} bytes of /etc/passwd", bytes.len())),
