@@ -42,6 +42,7 @@ pub mod datetime;
 mod delimiters;
 mod error;
 pub mod escape;
+pub mod fhir;
 mod message;
 mod path;
 

@@ -7,7 +7,7 @@ use passerelle_plugin_sdk::fhir::{
 };
 use passerelle_plugin_sdk::hl7::{Component, Repetition};
 
-use crate::util::{fhir_code, is_oid, is_uri, trim_cow, urn};
+use passerelle_plugin_sdk::hl7::fhir::text::{fhir_code, is_oid, is_uri, trim_cow, urn};
 
 /// Prefix of the systems made up for named local coding systems (`99PHARM`, `L`...).
 pub const LOCAL_CODE_SYSTEM_PREFIX: &str = "urn:passerelle:cs:";

@@ -20,7 +20,6 @@
 
 pub mod cda_rx;
 mod codes;
-mod people;
 mod timing;
 mod util;
 pub mod v2;
@@ -30,11 +29,10 @@ mod tests;
 
 use passerelle_plugin_sdk::fhir::{Bundle, MedicationRequest, MedicationRequestStatus};
 use passerelle_plugin_sdk::hl7::datetime;
+use passerelle_plugin_sdk::hl7::fhir::text::{envelope_text, is_uri};
 use passerelle_plugin_sdk::prelude::*;
 use passerelle_plugin_sdk::types::PatientIdentity;
 use serde::Deserialize;
-
-use crate::util::envelope_text;
 
 /// The HL7 v2 ER7 content type.
 pub const HL7_V2: &str = "x-application/hl7-v2+er7";
@@ -64,7 +62,7 @@ pub struct Eprescription {
 
 fn uri_setting(name: &str, value: Option<String>) -> Result<Option<String>, String> {
     match value.map(|s| s.trim().to_string()) {
-        Some(s) if !util::is_uri(&s) => Err(format!(
+        Some(s) if !is_uri(&s) => Err(format!(
             "settings.{name} {s:?} is not a URI (e.g. urn:oid:1.2.3)"
         )),
         other => Ok(other),

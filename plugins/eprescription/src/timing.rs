@@ -7,7 +7,7 @@ use passerelle_plugin_sdk::fhir::{
 use passerelle_plugin_sdk::hl7::{Repetition, Segment};
 
 use crate::codes::{self, V2_0335};
-use crate::util::{sub, trim_cow};
+use passerelle_plugin_sdk::hl7::fhir::text::{is_uri, sub, trim_cow};
 
 /// FHIR `EventTiming` codes (`Timing.repeat.when`), which HL7 v2 RPT-8 events and the meal
 /// related codes of table 0335 use as well.
@@ -213,8 +213,7 @@ fn cq(rep: &Repetition<'_>) -> Option<(Decimal, String, String, String)> {
 fn cq_quantity(rep: &Repetition<'_>) -> Option<Quantity> {
     let (value, code, text, system) = cq(rep)?;
     let shown = if text.is_empty() { &code } else { &text };
-    let ucum =
-        !code.is_empty() && system.eq_ignore_ascii_case("UCUM") && crate::util::is_uri(&code);
+    let ucum = !code.is_empty() && system.eq_ignore_ascii_case("UCUM") && is_uri(&code);
     Some(if ucum {
         Quantity::ucum(value, code.clone()).with_display_unit(shown.clone())
     } else if shown.is_empty() {

@@ -16,13 +16,14 @@ use passerelle_plugin_sdk::fhir::{
     MedicationRequest, MedicationRequestDispenseRequest, MedicationRequestIntent,
     MedicationRequestSubstitution, Meta, Quantity, Range, Ratio, Reference,
 };
+use passerelle_plugin_sdk::hl7::fhir::text::{comp, fcomp, fnv1a_hex, owned, sub, trim_cow};
+use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, ei, encounter, patient, xcn};
 use passerelle_plugin_sdk::hl7::{Charset, Message, ParseError, Segment, datetime};
 use passerelle_plugin_sdk::prelude::*;
 
 use crate::codes::{self, V2_0162, V2_0165};
-use crate::people::{self, IdPolicy};
 use crate::timing::{self, Spec};
-use crate::util::{fcomp, fnv1a_hex, join_texts, owned, trim_cow};
+use crate::util::join_texts;
 use crate::{Eprescription, Line, envelope};
 
 /// One ORDER group.
@@ -202,7 +203,7 @@ impl<'m> Practitioners<'m> {
         if let Some((_, r)) = self.seen.iter().find(|(k, _)| *k == rep_raw) {
             return Some(r.clone());
         }
-        let reference = bundle.add_keyed(rep_raw, people::xcn(rep)?);
+        let reference = bundle.add_keyed(rep_raw, xcn(rep)?);
         self.seen.push((rep_raw, reference.clone()));
         Some(reference)
     }
@@ -240,11 +241,11 @@ pub fn adapt(ep: &Eprescription, message: &InboundMessage) -> Result<Adapted, Ad
         default_authority: &default_authority,
     };
     let structure = Structure::of(&msg)?;
-    let patient = people::patient(&structure.pid, &ids)?;
+    let patient = patient(&structure.pid, &ids)?;
     let mut bundle = Bundle::collection(seed.as_str());
     let subject = bundle.add_keyed("PID[1]", patient.resource);
     let encounter = structure.pv1.and_then(|pv1| {
-        let e = people::encounter(&pv1, subject.clone(), &ids, &ep.tz)?;
+        let e = encounter(&pv1, subject.clone(), &ids, &ep.tz)?;
         Some(bundle.add_keyed("PV1[1]", e))
     });
     let mut practitioners = Practitioners { seen: Vec::new() };
@@ -339,8 +340,8 @@ impl<'m> LineCtx<'_, 'm> {
 
         // Identifiers: placer (ORC-2), filler (ORC-3), prescription number (RXE-15).
         let mut identifier: Vec<Identifier> = Vec::new();
-        identifier.extend(people::ei(&orc.field(2).repetition(1), "PLAC"));
-        identifier.extend(people::ei(&orc.field(3).repetition(1), "FILL"));
+        identifier.extend(ei(&orc.field(2).repetition(1), "PLAC"));
+        identifier.extend(ei(&orc.field(3).repetition(1), "FILL"));
         if let Some(rx) = owned(trim_cow(rxe.field(15).value())) {
             identifier.push(Identifier {
                 value: Some(rx),
@@ -348,7 +349,7 @@ impl<'m> LineCtx<'_, 'm> {
             });
         }
         // The prescription (all lines): ORC-4 placer group number, else MSH-10.
-        let group_identifier = people::ei(&orc.field(4).repetition(1), "PGN").or_else(|| {
+        let group_identifier = ei(&orc.field(4).repetition(1), "PGN").or_else(|| {
             self.msg
                 .control_id()
                 .and_then(|c| owned(trim_cow(c)))
@@ -470,8 +471,8 @@ impl<'m> LineCtx<'_, 'm> {
         let max_dose_per_period = match Decimal::parse(&daily.component(1).value()) {
             Some(v) => {
                 let unit = daily.component(2);
-                let unit_text = crate::util::sub(&unit, 2);
-                let unit_code = crate::util::sub(&unit, 1);
+                let unit_text = sub(&unit, 2);
+                let unit_code = sub(&unit, 1);
                 let shown = if unit_text.is_empty() {
                     unit_code
                 } else {
@@ -506,7 +507,7 @@ impl<'m> LineCtx<'_, 'm> {
             .collect();
         // RXE-21 special dispensing instructions: `PRN` marks an as-needed order.
         let prn_flag = rxe.field(21).repetitions().any(|r| {
-            crate::util::comp(&r, 1).eq_ignore_ascii_case("PRN")
+            comp(&r, 1).eq_ignore_ascii_case("PRN")
                 || codes::cwe_text(&r).is_some_and(|t| t.eq_ignore_ascii_case("PRN"))
         });
         let several = specs.len() > 1;

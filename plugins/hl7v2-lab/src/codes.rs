@@ -8,7 +8,9 @@ use passerelle_plugin_sdk::fhir::{
 use passerelle_plugin_sdk::fhir::{Decimal, SimpleQuantity};
 use passerelle_plugin_sdk::hl7::{Component, Field, Repetition};
 
-use crate::util::{comp, fhir_code, is_oid, is_uri, trim_cow, urn};
+use passerelle_plugin_sdk::hl7::fhir::text::{
+    Comps, comp, fhir_code, is_oid, is_uri, trim_cow, urn,
+};
 
 /// Prefix of the systems made up for named local coding systems (`99USI`, `L`, `XYZ`...).
 pub const LOCAL_CODE_SYSTEM_PREFIX: &str = "urn:passerelle:cs:";
@@ -207,7 +209,7 @@ pub fn unit(field: &Field<'_>) -> Unit {
     if rep.is_empty() {
         return Unit::default();
     }
-    let c = crate::util::Comps::of(&rep);
+    let c = Comps::of(&rep);
     let (id, text, system) = (c.get(1), c.get(2), c.get(3));
     let is_ucum = !id.is_empty()
         && (system.eq_ignore_ascii_case("UCUM")
@@ -394,35 +396,6 @@ pub fn refine_final(statuses: &[ObservationStatus]) -> DiagnosticReportStatus {
     }
 }
 
-// --- Identifier types (v2 table 0203) ---
-
-/// Sorted (binary search).
-const V2_0203: &[&str] = &[
-    "ACSN", "AM", "AMA", "AN", "ANC", "AND", "ANON", "ANT", "APRN", "ASID", "BA", "BC", "BCT",
-    "BR", "BRN", "BSNR", "CAII", "CC", "CONM", "CY", "CZ", "DC", "DCFN", "DDS", "DEA", "DFN", "DI",
-    "DL", "DN", "DO", "DP", "DPM", "DR", "DS", "DSG", "EI", "EN", "ESN", "FDR", "FDRFN", "FGN",
-    "FI", "FILL", "GI", "GIN", "GL", "GN", "HC", "IND", "IRISTEM", "JHN", "L&I", "LACSN", "LANR",
-    "LI", "LN", "LR", "MA", "MB", "MC", "MCD", "MCN", "MCR", "MCT", "MD", "MI", "MR", "MRT", "MS",
-    "NBSNR", "NCT", "NE", "NH", "NI", "NII", "NIIP", "NP", "NPI", "OBI", "OD", "PA", "PC", "PCN",
-    "PE", "PEN", "PGN", "PHC", "PHE", "PHO", "PI", "PIN", "PLAC", "PN", "PNT", "PPIN", "PPN",
-    "PRC", "PRN", "PT", "QA", "RI", "RN", "RPH", "RR", "RRI", "RRP", "SAMN", "SB", "SID", "SL",
-    "SN", "SNBSN", "SNO", "SP", "SR", "SRX", "SS", "STN", "TAX", "TN", "TPR", "TRL", "U", "UDI",
-    "UPIN", "USID", "VN", "VP", "VS", "WC", "WCN", "WP", "XV", "XX",
-];
-
-/// An identifier type code as a CodeableConcept: v2-0203 when it is a table code, else text.
-pub fn identifier_type(code: &str) -> Option<CodeableConcept> {
-    let code = code.trim();
-    if code.is_empty() {
-        return None;
-    }
-    if V2_0203.binary_search(&code).is_ok() {
-        Some(CodeableConcept::coded(systems::V2_0203, code, None))
-    } else {
-        Some(CodeableConcept::from_text(code))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,13 +422,6 @@ mod tests {
             Some("urn:passerelle:cs:POST%2012H%20CFST%3AMCNC")
         );
         assert_eq!(system_uri(" "), None);
-    }
-
-    #[test]
-    fn v2_0203_is_sorted() {
-        assert!(V2_0203.windows(2).all(|w| w[0] < w[1]));
-        assert!(identifier_type("MR").unwrap().coding[0].code.as_deref() == Some("MR"));
-        assert!(identifier_type("IDNPS").unwrap().coding.is_empty());
     }
 
     #[test]

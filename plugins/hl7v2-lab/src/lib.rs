@@ -28,8 +28,6 @@
 #[cfg(any(target_arch = "wasm32", test))]
 mod arena;
 mod codes;
-mod people;
-mod util;
 mod values;
 
 #[cfg(test)]
@@ -42,12 +40,16 @@ use passerelle_plugin_sdk::fhir::{
     DiagnosticReportStatus, DocumentReference, DocumentReferenceContext, DocumentReferenceStatus,
     Observation, Practitioner, Reference, Resource, Specimen, SpecimenCollection, systems,
 };
+use passerelle_plugin_sdk::hl7::fhir::text::{
+    comp, envelope_text, fcomp, fhir_code, fnv1a_hex, is_uri, owned, sub, trim_cow,
+};
+use passerelle_plugin_sdk::hl7::fhir::{
+    IdPolicy, PatientInfo, ei, ei_sub, encounter, ndl, patient, xcn, xon,
+};
 use passerelle_plugin_sdk::hl7::{Charset, Field, Message, ParseError, Segment, datetime};
 use passerelle_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
-use crate::people::{IdPolicy, PatientInfo};
-use crate::util::{comp, envelope_text, fcomp, fnv1a_hex, owned, trim_cow};
 use crate::values::ObxContent;
 
 /// The plugin's settings (all optional).
@@ -107,7 +109,7 @@ impl Adapter for Hl7v2Lab {
             ));
         }
         let local_id_system = match settings.local_id_system {
-            Some(s) if !util::is_uri(s.trim()) => {
+            Some(s) if !is_uri(s.trim()) => {
                 return Err(format!(
                     "settings.local_id_system {s:?} is not a URI (e.g. urn:oid:1.2.3)"
                 ));
@@ -120,7 +122,7 @@ impl Adapter for Hl7v2Lab {
                 CodeMapEntry::Code(code) => (code, None),
                 CodeMapEntry::Full { code, display } => (code, display),
             };
-            let code = util::fhir_code(&code)
+            let code = fhir_code(&code)
                 .ok_or_else(|| format!("settings.code_map[{local:?}]: empty LOINC code"))?
                 .into_owned();
             let mut coding = Coding::new(systems::LOINC, code);
@@ -189,7 +191,7 @@ impl Hl7v2Lab {
             let (pid, pv1) = structure.patients[group.patient];
             let slot = &mut patients[group.patient];
             if slot.is_none() {
-                *slot = Some(people::patient(&pid, &ids)?);
+                *slot = Some(patient(&pid, &ids)?);
             }
             let info = if last_group[group.patient] == i {
                 slot.take()
@@ -477,7 +479,7 @@ impl<'m> RecordCtx<'_, 'm> {
         let PatientInfo { resource, identity } = patient;
         let subject = bundle.add_keyed(&segment_key(&self.pid), resource);
         let encounter = self.pv1.and_then(|pv1| {
-            let e = people::encounter(&pv1, subject.clone(), self.ids, tz)?;
+            let e = encounter(&pv1, subject.clone(), self.ids, tz)?;
             Some(bundle.add_keyed(&segment_key(&pv1), e))
         });
 
@@ -495,11 +497,11 @@ impl<'m> RecordCtx<'_, 'm> {
             None => Some(obr.field(16).repetition(1)),
         };
         if let Some(rep) = requester {
-            practitioners.add(&mut bundle, rep.raw(), || people::xcn(&rep));
+            practitioners.add(&mut bundle, rep.raw(), || xcn(&rep));
         }
         let interpreter_field = obr.field(32);
         let interpreter = practitioners.add(&mut bundle, interpreter_field.raw(), || {
-            people::ndl(&interpreter_field)
+            ndl(&interpreter_field)
         });
 
         // Specimens: SPM, else OBR-15 (v2.3–2.6 specimen source).
@@ -561,11 +563,11 @@ impl<'m> RecordCtx<'_, 'm> {
             };
             let mut performer = Vec::new();
             for rep in obx.field(16).repetitions() {
-                if let Some(r) = practitioners.add(&mut bundle, rep.raw(), || people::xcn(&rep)) {
+                if let Some(r) = practitioners.add(&mut bundle, rep.raw(), || xcn(&rep)) {
                     performer.push(r);
                 }
             }
-            if let Some(org) = people::xon(&obx.field(23).repetition(1), self.ids) {
+            if let Some(org) = xon(&obx.field(23).repetition(1), self.ids) {
                 if !organizations.contains(&org) {
                     organizations.push(org.clone());
                 }
@@ -666,13 +668,13 @@ impl<'m> RecordCtx<'_, 'm> {
                 Some(orc) if from_obr.raw().trim().is_empty() => orc.field(n).repetition(1),
                 _ => from_obr,
             };
-            identifier.extend(people::ei(&rep, type_code));
+            identifier.extend(ei(&rep, type_code));
         }
         let mut category = vec![DiagnosticReport::lab_category()];
         let section = fcomp(&obr.field(24), 1);
         if !section.is_empty()
             && section != "LAB"
-            && let Some(code) = util::fhir_code(&section)
+            && let Some(code) = fhir_code(&section)
         {
             category.push(CodeableConcept::coded(
                 systems::V2_0074,
@@ -729,7 +731,7 @@ impl<'m> RecordCtx<'_, 'm> {
         let ids = spm.field(2).repetition(1);
         let identifier = [(1, "PGN"), (2, "FGN")]
             .into_iter()
-            .filter_map(|(n, t)| people::ei_sub(&ids.component(n), t))
+            .filter_map(|(n, t)| ei_sub(&ids.component(n), t))
             .collect();
         let collected = datetime::to_fhir_datetime(&spm.field(17).component(1).value(), tz);
         let method = codes::cwe_field(&spm.field(7), None);
@@ -772,12 +774,8 @@ impl<'m> RecordCtx<'_, 'm> {
         if source.raw().trim().is_empty() {
             return None;
         }
-        let (code, text, system) = (
-            util::sub(&source, 1),
-            util::sub(&source, 2),
-            util::sub(&source, 3),
-        );
-        let type_ = match util::fhir_code(&code) {
+        let (code, text, system) = (sub(&source, 1), sub(&source, 2), sub(&source, 3));
+        let type_ = match fhir_code(&code) {
             Some(c) => {
                 let system = codes::system_uri(&system)
                     .map(|s| s.into_owned())

@@ -9,7 +9,7 @@ use passerelle_plugin_sdk::fhir::{
 use passerelle_plugin_sdk::hl7::{Field, Repetition, datetime};
 
 use crate::codes::{Unit, cwe, quantity, simple_quantity};
-use crate::util::{comp, is_uri, trim_cow};
+use passerelle_plugin_sdk::hl7::fhir::text::{comp, is_uri, trim_cow};
 
 /// What an OBX carries.
 pub enum ObxContent {

@@ -1,37 +1,40 @@
 //! PID → Patient and the envelope's patient identity; XCN/CNN → Practitioner; XON →
-//! Organization reference; PV1 → Encounter; EI → Identifier.
+//! Organization reference; PV1 → Encounter; EI → Identifier; v2 table 0203 identifier types.
 
 use std::borrow::Cow;
 
-use passerelle_plugin_sdk::fhir::{
-    Address, AddressType, AddressUse, AdministrativeGender, Coding, ContactPoint,
+use super::text::{Comps, comp, is_oid, is_uri, owned, sub, urn};
+use crate::fhir::{
+    Address, AddressType, AddressUse, AdministrativeGender, CodeableConcept, Coding, ContactPoint,
     ContactPointSystem, ContactPointUse, Encounter, EncounterStatus, Extension, ExtensionValue,
     HumanName, Identifier, NameUse, Patient, Period, Practitioner, Reference, systems,
 };
-use passerelle_plugin_sdk::hl7::{Component, Field, Repetition, Segment, datetime};
-use passerelle_plugin_sdk::malformed;
-use passerelle_plugin_sdk::record::{ins_key_is_valid, ins_kind_from_oid};
-use passerelle_plugin_sdk::types::{
-    AdaptError, Identifier as EnvelopeId, Ins, InsKind, PatientIdentity,
-};
-
-use crate::codes::identifier_type;
-use crate::util::{Comps, comp, is_oid, is_uri, owned, sub, urn};
+use crate::hl7::{Component, Field, Repetition, Segment, datetime};
+use crate::malformed;
+use crate::record::{ins_key_is_valid, ins_kind_from_oid};
+use crate::types::{AdaptError, Identifier as EnvelopeId, Ins, InsKind, PatientIdentity};
 
 /// Prefix of the identifier systems made up for authorities known only by name.
-pub const LOCAL_ID_PREFIX: &str = "urn:passerelle:id:";
+const LOCAL_ID_PREFIX: &str = "urn:passerelle:id:";
 
 /// FR Core identity reliability extension (FR Core `fr-core-identity-reliability`, as used by
 /// the ANS ePrescription IG example `TradPN13FHIR-...METFORMINE-GLICLAZIDE.fsh`), with its
 /// `identityStatus` sub-extension; codes from the FR Core identity-status code system (FR Core
 /// example `FRCorePatientINSExample.fsh`).
-pub const FR_CORE_IDENTITY_RELIABILITY: &str =
+const FR_CORE_IDENTITY_RELIABILITY: &str =
     "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability";
 /// FR Core identity status code system (`VALI`, `QUAL`, `PROV`...).
-pub const FR_CORE_IDENTITY_STATUS: &str =
+const FR_CORE_IDENTITY_STATUS: &str =
     "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status";
 
 /// How identifier systems are chosen for authorities without an OID.
+///
+/// ```
+/// use passerelle_plugin_sdk::hl7::fhir::IdPolicy;
+///
+/// let ids = IdPolicy { local_id_system: None, default_authority: "CHU" };
+/// assert_eq!(ids.default_authority, "CHU");
+/// ```
 pub struct IdPolicy<'a> {
     /// `local_id_system` setting.
     pub local_id_system: Option<&'a str>,
@@ -40,7 +43,7 @@ pub struct IdPolicy<'a> {
 }
 
 /// The OID of an HD (namespace `&` universal id `&` type), when it has one.
-pub fn hd_oid<'m>(hd: &Component<'m>) -> Option<Cow<'m, str>> {
+fn hd_oid<'m>(hd: &Component<'m>) -> Option<Cow<'m, str>> {
     let uid = sub(hd, 2);
     if is_oid(&uid) {
         return Some(uid);
@@ -52,6 +55,22 @@ pub fn hd_oid<'m>(hd: &Component<'m>) -> Option<Cow<'m, str>> {
 impl IdPolicy<'_> {
     /// The identifier system of an assigning authority (HD): `urn:oid:` of its OID, its URI,
     /// else the `local_id_system` setting, else `urn:passerelle:id:<name>`.
+    ///
+    /// ```
+    /// use passerelle_plugin_sdk::hl7::Message;
+    /// use passerelle_plugin_sdk::hl7::fhir::IdPolicy;
+    ///
+    /// let msg = Message::parse(b"MSH|^~\\&|A\rPID|1||1^^^HOP~2^^^&1.2.3&ISO~3")?;
+    /// let pid3 = msg.first("PID").expect("PID").field(3);
+    /// let hd = |n| pid3.repetition(n).component(4);
+    /// let ids = IdPolicy { local_id_system: None, default_authority: "CHU" };
+    /// assert_eq!(ids.system(&hd(1)), "urn:passerelle:id:HOP");
+    /// assert_eq!(ids.system(&hd(2)), "urn:oid:1.2.3");
+    /// assert_eq!(ids.system(&hd(3)), "urn:passerelle:id:CHU");
+    /// let fixed = IdPolicy { local_id_system: Some("urn:example:ids"), default_authority: "CHU" };
+    /// assert_eq!(fixed.system(&hd(1)), "urn:example:ids");
+    /// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+    /// ```
     pub fn system(&self, hd: &Component<'_>) -> String {
         if let Some(oid) = hd_oid(hd) {
             return format!("urn:oid:{oid}");
@@ -82,14 +101,53 @@ impl IdPolicy<'_> {
 }
 
 /// The Patient and the envelope identity.
+///
+/// ```
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, PatientInfo, patient};
+///
+/// let msg = Message::parse(b"MSH|^~\\&|A\rPID|1||123^^^HOP||DUPONT^Jean")?;
+/// let ids = IdPolicy { local_id_system: None, default_authority: "CHU" };
+/// let PatientInfo { resource, identity } =
+///     patient(&msg.first("PID").expect("PID"), &ids).expect("patient");
+/// assert_eq!(resource.name[0].family.as_deref(), Some("DUPONT"));
+/// assert_eq!(identity.local_ids[0].value, "123");
+/// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+/// ```
 #[derive(Clone)]
 pub struct PatientInfo {
+    /// The FHIR Patient.
     pub resource: Patient,
+    /// The envelope's patient identity: the INS, else the local identifiers.
     pub identity: PatientIdentity,
 }
 
 /// PID → Patient: identifiers (PID-3, else PID-2/PID-4), names, birth date, gender,
 /// addresses, telecoms, identity reliability.
+/// An INS (NIR/NIA OID as authority) with a bad key, or no identifier at all, is an
+/// [`AdaptError::Malformed`](crate::types::AdaptError::Malformed) located at the field.
+///
+/// ```
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, patient};
+/// use passerelle_plugin_sdk::types::InsKind;
+///
+/// let raw = b"MSH|^~\\&|LAB|CHU\r\
+/// PID|1||279035121518989^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.10&ISO^INS~123^^^HOP^PI\
+/// ||DUPONT^Jean||19790328|M";
+/// let msg = Message::parse(raw)?;
+/// let ids = IdPolicy { local_id_system: None, default_authority: "CHU" };
+/// let info = patient(&msg.first("PID").expect("PID"), &ids).expect("patient");
+/// assert_eq!(info.resource.birth_date.as_deref(), Some("1979-03-28"));
+/// assert_eq!(info.resource.identifier.len(), 2);
+/// let ins = info.identity.ins.expect("INS");
+/// assert_eq!((ins.kind, ins.value.as_str()), (InsKind::NirTest, "279035121518989"));
+/// assert_eq!(info.identity.local_ids[0].system, "urn:passerelle:id:HOP");
+///
+/// let none = Message::parse(b"MSH|^~\\&|A\rPID|1||||DUPONT")?;
+/// assert!(patient(&none.first("PID").expect("PID"), &ids).is_err());
+/// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+/// ```
 pub fn patient(pid: &Segment<'_>, ids: &IdPolicy<'_>) -> Result<PatientInfo, AdaptError> {
     let mut identifiers = Vec::new();
     let mut identity = PatientIdentity {
@@ -416,8 +474,36 @@ fn person_name(
     })
 }
 
+/// A Practitioner with this identifier and name; `None` when both are missing.
+fn practitioner(identifier: Option<Identifier>, name: Option<HumanName>) -> Option<Practitioner> {
+    if identifier.is_none() && name.is_none() {
+        return None;
+    }
+    Some(Practitioner {
+        identifier: identifier.into_iter().collect(),
+        name: name.into_iter().collect(),
+        ..Practitioner::new()
+    })
+}
+
 /// XCN (or v2.2 CN) → Practitioner: id (1) with its authority (9) — RPPS/IdNat_PS system
 /// when the authority OID is 1.2.250.1.71.4.2.1 —, name (2-6), identifier type (13).
+///
+/// ```
+/// use passerelle_plugin_sdk::fhir::systems;
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::hl7::fhir::xcn;
+///
+/// let raw = b"MSH|^~\\&|A\r\
+/// PV1|1|O|||||810001234567^MARTIN^Paul^^^Dr^^^ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO^^^^RPPS";
+/// let msg = Message::parse(raw)?;
+/// let doctor = xcn(&msg.first("PV1").expect("PV1").field(7).repetition(1)).expect("XCN");
+/// assert_eq!(doctor.identifier[0].system.as_deref(), Some(systems::IDNAT_PS));
+/// assert_eq!(doctor.identifier[0].value.as_deref(), Some("810001234567"));
+/// assert_eq!(doctor.name[0].given, ["Paul"]);
+/// assert_eq!(doctor.name[0].prefix, ["Dr"]);
+/// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+/// ```
 pub fn xcn(rep: &Repetition<'_>) -> Option<Practitioner> {
     let c = Comps::of(rep);
     let hd = c.comp(9);
@@ -429,18 +515,24 @@ pub fn xcn(rep: &Repetition<'_>) -> Option<Practitioner> {
         &c.get(5),
         &c.get(6),
     );
-    if identifier.is_none() && name.is_none() {
-        return None;
-    }
-    Some(Practitioner {
-        identifier: identifier.into_iter().collect(),
-        name: name.into_iter().collect(),
-        ..Practitioner::new()
-    })
+    practitioner(identifier, name)
 }
 
 /// NDL (OBR-32..35): CNN in the subcomponents of component 1 (`id&family&given&middle&suffix&
 /// prefix&degree&table&authority ns&uid&type`); v2.2 messages send a plain CN instead.
+///
+/// ```
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::hl7::fhir::ndl;
+///
+/// let raw = format!("MSH|^~\\&|A\rOBR|1{}|12345&MARTIN&Paul&&&Dr&&&&1.2.3.4", "|".repeat(30));
+/// let msg = Message::parse(raw.as_bytes())?;
+/// let obr32 = msg.first("OBR").expect("OBR").field(32);
+/// let interpreter = ndl(&obr32).expect("NDL");
+/// assert_eq!(interpreter.identifier[0].system.as_deref(), Some("urn:oid:1.2.3.4"));
+/// assert_eq!(interpreter.name[0].family.as_deref(), Some("MARTIN"));
+/// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+/// ```
 pub fn ndl(field: &Field<'_>) -> Option<Practitioner> {
     let rep = field.repetition(1);
     let c1 = rep.component(1);
@@ -451,18 +543,27 @@ pub fn ndl(field: &Field<'_>) -> Option<Practitioner> {
     let (ns, uid) = (s(9), s(10));
     let identifier = practitioner_identifier(&s(1), None, Some((&ns, &uid)), "");
     let name = person_name(&s(2), &s(3), &s(4), &s(5), &s(6));
-    if identifier.is_none() && name.is_none() {
-        return None;
-    }
-    Some(Practitioner {
-        identifier: identifier.into_iter().collect(),
-        name: name.into_iter().collect(),
-        ..Practitioner::new()
-    })
+    practitioner(identifier, name)
 }
 
 /// XON (OBX-23...) → a logical reference to the Organization: name as display, organization
 /// identifier (10) with its authority (6).
+///
+/// ```
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, xon};
+///
+/// let raw = b"MSH|^~\\&|A\rZOR|LABO CENTRAL^^^^^&1.2.250.1.71.4.2.2&ISO^FINEG^^^330000001";
+/// let msg = Message::parse(raw)?;
+/// let ids = IdPolicy { local_id_system: None, default_authority: "CHU" };
+/// let org = xon(&msg.first("ZOR").expect("ZOR").field(1).repetition(1), &ids).expect("XON");
+/// assert_eq!(org.type_.as_deref(), Some("Organization"));
+/// assert_eq!(org.display.as_deref(), Some("LABO CENTRAL"));
+/// let id = org.identifier.expect("identifier");
+/// assert_eq!(id.system.as_deref(), Some("urn:oid:1.2.250.1.71.4.2.2"));
+/// assert_eq!(id.value.as_deref(), Some("330000001"));
+/// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+/// ```
 pub fn xon(rep: &Repetition<'_>, ids: &IdPolicy<'_>) -> Option<Reference> {
     let c = Comps::of(rep);
     let name = c.get(1);
@@ -491,11 +592,38 @@ pub fn xon(rep: &Repetition<'_>, ids: &IdPolicy<'_>) -> Option<Reference> {
 
 /// EI (entity id ^ namespace ^ universal id ^ type) → Identifier of a type (PLAC, FILL...):
 /// system `urn:oid:` when the universal id is an OID, else the namespace as assigner.
+///
+/// ```
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::hl7::fhir::ei;
+///
+/// let msg = Message::parse(b"MSH|^~\\&|A\rORC|NW|CMD42^DPI^1.2.3.4^ISO|F7^LAB")?;
+/// let orc = msg.first("ORC").expect("ORC");
+/// let placer = ei(&orc.field(2).repetition(1), "PLAC").expect("EI");
+/// assert_eq!(placer.system.as_deref(), Some("urn:oid:1.2.3.4"));
+/// assert_eq!(placer.value.as_deref(), Some("CMD42"));
+/// let filler = ei(&orc.field(3).repetition(1), "FILL").expect("EI");
+/// assert_eq!(filler.system, None);
+/// assert_eq!(filler.assigner.and_then(|a| a.display).as_deref(), Some("LAB"));
+/// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+/// ```
 pub fn ei(rep: &Repetition<'_>, type_code: &str) -> Option<Identifier> {
     ei_parts(&comp(rep, 1), &comp(rep, 2), &comp(rep, 3), type_code)
 }
 
 /// An EI held in the subcomponents of a component (EIP parts, SPM-2).
+///
+/// ```
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::hl7::fhir::ei_sub;
+///
+/// let msg = Message::parse(b"MSH|^~\\&|A\rSPM|1|P1&LAB&1.2.3.4&ISO^F1&LAB")?;
+/// let spm2 = msg.first("SPM").expect("SPM").field(2).repetition(1);
+/// let placer = ei_sub(&spm2.component(1), "PLAC").expect("EI");
+/// assert_eq!(placer.system.as_deref(), Some("urn:oid:1.2.3.4"));
+/// assert_eq!(placer.value.as_deref(), Some("P1"));
+/// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+/// ```
 pub fn ei_sub(c: &Component<'_>, type_code: &str) -> Option<Identifier> {
     ei_parts(&sub(c, 1), &sub(c, 2), &sub(c, 3), type_code)
 }
@@ -528,6 +656,28 @@ fn ei_parts(value: &str, ns: &str, uid: &str, type_code: &str) -> Option<Identif
 
 /// PV1 → Encounter: class from PV1-2 (I → IMP, O → AMB, E → EMER, else AMB; v3 ActCode),
 /// visit number PV1-19, period PV1-44/45. `None` when PV1-2 and PV1-19 are both empty.
+///
+/// ```
+/// use passerelle_plugin_sdk::fhir::{EncounterStatus, Reference};
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, encounter};
+///
+/// let raw = format!(
+///     "MSH|^~\\&|A\rPV1|1|I{}|V123^^^HOP{}|202401310830",
+///     "|".repeat(16),
+///     "|".repeat(24)
+/// );
+/// let msg = Message::parse(raw.as_bytes())?;
+/// let ids = IdPolicy { local_id_system: None, default_authority: "CHU" };
+/// let pv1 = msg.first("PV1").expect("PV1");
+/// let stay = encounter(&pv1, Reference::to("urn:uuid:p"), &ids, "+01:00").expect("PV1");
+/// assert_eq!(stay.status, EncounterStatus::InProgress);
+/// assert_eq!(stay.identifier[0].system.as_deref(), Some("urn:passerelle:id:HOP"));
+/// assert_eq!(stay.identifier[0].value.as_deref(), Some("V123"));
+/// let start = stay.period.and_then(|p| p.start);
+/// assert_eq!(start.as_deref(), Some("2024-01-31T08:30:00+01:00"));
+/// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+/// ```
 pub fn encounter(
     pv1: &Segment<'_>,
     subject: Reference,
@@ -564,4 +714,45 @@ pub fn encounter(
         period: (start.is_some() || end.is_some()).then_some(Period { start, end }),
         ..Encounter::new(status, Encounter::class_v3(class_code))
     })
+}
+
+// --- Identifier types (v2 table 0203) ---
+
+/// Sorted (binary search).
+const V2_0203: &[&str] = &[
+    "ACSN", "AM", "AMA", "AN", "ANC", "AND", "ANON", "ANT", "APRN", "ASID", "BA", "BC", "BCT",
+    "BR", "BRN", "BSNR", "CAII", "CC", "CONM", "CY", "CZ", "DC", "DCFN", "DDS", "DEA", "DFN", "DI",
+    "DL", "DN", "DO", "DP", "DPM", "DR", "DS", "DSG", "EI", "EN", "ESN", "FDR", "FDRFN", "FGN",
+    "FI", "FILL", "GI", "GIN", "GL", "GN", "HC", "IND", "IRISTEM", "JHN", "L&I", "LACSN", "LANR",
+    "LI", "LN", "LR", "MA", "MB", "MC", "MCD", "MCN", "MCR", "MCT", "MD", "MI", "MR", "MRT", "MS",
+    "NBSNR", "NCT", "NE", "NH", "NI", "NII", "NIIP", "NP", "NPI", "OBI", "OD", "PA", "PC", "PCN",
+    "PE", "PEN", "PGN", "PHC", "PHE", "PHO", "PI", "PIN", "PLAC", "PN", "PNT", "PPIN", "PPN",
+    "PRC", "PRN", "PT", "QA", "RI", "RN", "RPH", "RR", "RRI", "RRP", "SAMN", "SB", "SID", "SL",
+    "SN", "SNBSN", "SNO", "SP", "SR", "SRX", "SS", "STN", "TAX", "TN", "TPR", "TRL", "U", "UDI",
+    "UPIN", "USID", "VN", "VP", "VS", "WC", "WCN", "WP", "XV", "XX",
+];
+
+/// An identifier type code as a CodeableConcept: v2-0203 when it is a table code, else text.
+fn identifier_type(code: &str) -> Option<CodeableConcept> {
+    let code = code.trim();
+    if code.is_empty() {
+        return None;
+    }
+    if V2_0203.binary_search(&code).is_ok() {
+        Some(CodeableConcept::coded(systems::V2_0203, code, None))
+    } else {
+        Some(CodeableConcept::from_text(code))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_0203_is_sorted() {
+        assert!(V2_0203.windows(2).all(|w| w[0] < w[1]));
+        assert!(identifier_type("MR").unwrap().coding[0].code.as_deref() == Some("MR"));
+        assert!(identifier_type("IDNPS").unwrap().coding.is_empty());
+    }
 }
