@@ -3,6 +3,7 @@
 //!
 //! Needs the built plugin: `scripts/build-plugins.sh` (target/wasm32-wasip2/plugin/hl7v2_lab.wasm).
 //! Run: `cargo bench -p passerelle --bench adapt`. See docs/benchmarks.md.
+//! `PASSERELLE_BENCH_WASM=path.wasm` benchmarks another build of the component.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -59,6 +60,11 @@ mod raw {
             config.epoch_interruption(true);
             config.wasm_component_model(true);
             config.max_wasm_stack(1024 * 1024);
+            // `PASSERELLE_BENCH_PERFMAP=1`: write /tmp/perf-PID.map so that `perf report` names
+            // the guest's functions (use an unstripped build, see docs/benchmarks.md).
+            if std::env::var_os("PASSERELLE_BENCH_PERFMAP").is_some() {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
             let engine = Engine::new(&config).expect("engine");
             let component = wasmtime::component::Component::from_file(&engine, wasm)
                 .expect("compile the plugin");
@@ -117,6 +123,9 @@ fn oru(obx: usize) -> Vec<u8> {
 }
 
 fn wasm_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("PASSERELLE_BENCH_WASM") {
+        return PathBuf::from(path);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));

@@ -3,9 +3,11 @@
 //! The modules follow the data: [`ingest`] (MLLP, HTTP, inbox) → [`plugin`] (sandboxed adapters)
 //! → [`journal`] (durable store) → [`route`] (hot-reloaded rules) → [`deliver`] (destinations).
 //! [`config`] reads the TOML configuration; [`record`] is the common record model.
-//! [`admin`] is the operators' HTTP API; [`telemetry`] the Prometheus metrics.
+//! [`admin`] is the operators' HTTP API; [`telemetry`] the Prometheus metrics; [`auth`] the
+//! bearer tokens shared by the admin API and the HTTP sources.
 
 pub mod admin;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod deliver;

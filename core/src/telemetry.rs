@@ -150,6 +150,26 @@ fn describe() {
         "passerelle_journal_pruned_total",
         "Messages removed by the retention task"
     );
+    describe_counter!(
+        "passerelle_messages_held_total",
+        "Messages stored as held because their plugin was suspended (or resuming), per source and plugin"
+    );
+    describe_counter!(
+        "passerelle_plugin_breaker_trips_total",
+        "Times a plugin was suspended by its circuit breaker, per plugin"
+    );
+    describe_gauge!(
+        "passerelle_plugin_suspended",
+        "1 while a plugin is suspended or resuming (its messages are held), per plugin"
+    );
+    describe_gauge!(
+        "passerelle_plugin_held_messages",
+        "Messages held for a plugin, waiting to be re-processed, per plugin"
+    );
+    describe_counter!(
+        "passerelle_ingest_refused_total",
+        "Messages or connections refused by a source, per source and reason (backpressure, journal, unauthorized, peer-limit)"
+    );
 }
 
 // --- Pipeline ------------------------------------------------------------------------------
@@ -207,6 +227,15 @@ pub fn records_duplicate(source: &str, n: u64) {
     }
 }
 
+pub fn message_held(source: &str, plugin: &str) {
+    counter!("passerelle_messages_held_total", "source" => source.to_string(), "plugin" => plugin.to_string())
+        .increment(1);
+}
+
+pub fn breaker_tripped(plugin: &str) {
+    counter!("passerelle_plugin_breaker_trips_total", "plugin" => plugin.to_string()).increment(1);
+}
+
 pub fn journal_commit(took: Duration) {
     histogram!("passerelle_journal_commit_seconds").record(took.as_secs_f64());
 }
@@ -217,6 +246,14 @@ pub fn journal_commit(took: Duration) {
 pub fn ack_sent(source: &str, received: Instant) {
     histogram!("passerelle_ack_latency_seconds", "source" => source.to_string())
         .record(received.elapsed().as_secs_f64());
+}
+
+/// A source refused a message or a connection: `backpressure` (a destination over
+/// `max_pending`), `journal` (the commit failed, e.g. disk full), `unauthorized` (no valid
+/// token), `peer-limit` (too many connections from one address).
+pub fn ingest_refused(source: &str, reason: &'static str) {
+    counter!("passerelle_ingest_refused_total", "source" => source.to_string(), "reason" => reason)
+        .increment(1);
 }
 
 // --- Delivery workers -----------------------------------------------------------------------
@@ -260,6 +297,13 @@ impl Scrape {
     pub fn routes(reloads: u64, failures: u64) {
         counter!("passerelle_route_reloads_total").absolute(reloads);
         counter!("passerelle_route_reload_failures_total").absolute(failures);
+    }
+
+    /// A plugin's circuit breaker: suspended (or resuming) or not, and its held messages.
+    pub fn plugin_breaker(plugin: &str, suspended: bool, held: u64) {
+        gauge!("passerelle_plugin_suspended", "plugin" => plugin.to_string())
+            .set(u8::from(suspended) as f64);
+        gauge!("passerelle_plugin_held_messages", "plugin" => plugin.to_string()).set(held as f64);
     }
 
     /// Counters that only grow, kept by the plugin registry.

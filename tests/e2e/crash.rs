@@ -46,18 +46,48 @@ fn kill_9_mid_stream_loses_no_acked_message() {
     for f in &files {
         let text = std::fs::read_to_string(setup.path(&format!("data/out/a/{f}"))).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let msg_id = v["envelope"]["source_message_id"].as_str().unwrap().to_string();
-        assert!(delivered_ids.insert(msg_id.clone()), "{msg_id} delivered twice");
+        let msg_id = v["envelope"]["source_message_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            delivered_ids.insert(msg_id.clone()),
+            "{msg_id} delivered twice"
+        );
     }
-    let missing: Vec<&String> = acked.iter().filter(|id| !delivered_ids.contains(*id)).collect();
-    assert!(missing.is_empty(), "{} acked messages not delivered, e.g. {:?}\n{}", missing.len(), &missing[..missing.len().min(5)], daemon.logs());
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !delivered_ids.contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acked messages not delivered, e.g. {:?}\n{}",
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        daemon.logs()
+    );
     // Each record's outbox entry was delivered once and is not pending any more.
-    let db = rusqlite::Connection::open_with_flags(setup.path("data/journal.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    let db = rusqlite::Connection::open_with_flags(
+        setup.path("data/journal.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let pending: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state != 'delivered'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    let pending: i64 = db.query_row("SELECT COUNT(*) FROM outbox WHERE state != 'delivered'", [], |r| r.get(0)).unwrap();
     assert_eq!(pending, 0);
-    let entries: i64 = db.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0)).unwrap();
-    assert_eq!(entries as usize, files.len(), "one outbox entry per record, even for resent messages");
+    let entries: i64 = db
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        entries as usize,
+        files.len(),
+        "one outbox entry per record, even for resent messages"
+    );
 }
 
 #[test]
@@ -69,7 +99,11 @@ fn sigterm_finishes_in_flight_work_and_restart_resumes() {
         let id = format!("T{i:03}");
         assert_eq!(msa(&client.send(&oru(&id, i)).unwrap()).0, "AA");
     }
-    assert!(daemon.terminate(Duration::from_secs(20)), "clean exit on SIGTERM\n{}", daemon.logs());
+    assert!(
+        daemon.terminate(Duration::from_secs(20)),
+        "clean exit on SIGTERM\n{}",
+        daemon.logs()
+    );
     let _daemon = setup.start();
     let deadline = Instant::now() + Duration::from_secs(30);
     while setup.delivered("a").len() < 200 && Instant::now() < deadline {

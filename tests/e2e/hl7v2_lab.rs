@@ -126,7 +126,6 @@ fn label(path: &Path) -> String {
         .to_string()
 }
 
-
 #[test]
 fn every_oru_sample_adapts_and_validates() {
     let messages = oru_samples();

@@ -74,7 +74,10 @@ fn outage_of_30_s_then_recovery_delivers_everything_once() {
     let extra = format!(
         "\n[destinations.hook]\ntype = \"http\"\nurl = \"http://127.0.0.1:{port}/hook\"\nmode = \"webhook\"\nretry = {{ max_attempts = 1000, initial_backoff_ms = 100, max_backoff_ms = 2000 }}\n"
     );
-    let setup = Setup::new(&extra, "[[route]]\nname = \"all\"\ndestinations = [\"hook\"]\n");
+    let setup = Setup::new(
+        &extra,
+        "[[route]]\nname = \"all\"\ndestinations = [\"hook\"]\n",
+    );
     let daemon = setup.start();
     let started = Instant::now();
     let mut client = MllpClient::connect(setup.mllp_port).unwrap();
@@ -90,14 +93,22 @@ fn outage_of_30_s_then_recovery_delivers_everything_once() {
         peak = peak.max(daemon.rss_kib());
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(accepted.lock().unwrap().is_empty(), "nothing is accepted while the server is down");
+    assert!(
+        accepted.lock().unwrap().is_empty(),
+        "nothing is accepted while the server is down"
+    );
     down.store(false, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(60);
     while accepted.lock().unwrap().len() < TOTAL && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
     let accepted = accepted.lock().unwrap();
-    assert_eq!(accepted.len(), TOTAL, "every record arrives\n{}", daemon.logs());
+    assert_eq!(
+        accepted.len(),
+        TOTAL,
+        "every record arrives\n{}",
+        daemon.logs()
+    );
     let twice: Vec<_> = accepted.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "records accepted twice: {twice:?}");
     assert!(

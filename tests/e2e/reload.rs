@@ -61,23 +61,44 @@ fn editing_routes_reroutes_a_live_stream() {
 
     // Wait until every record is delivered somewhere.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while setup.delivered("a").len() + setup.delivered("b").len() < TOTAL && Instant::now() < deadline {
+    while setup.delivered("a").len() + setup.delivered("b").len() < TOTAL
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(100));
     }
     let in_a: HashSet<String> = setup.delivered("a").into_iter().collect();
     let in_b: HashSet<String> = setup.delivered("b").into_iter().collect();
-    assert_eq!(in_a.len() + in_b.len(), TOTAL, "every record delivered exactly once\n{}", daemon.logs());
-    assert!(in_a.is_disjoint(&in_b), "a record reached both destinations");
-    assert!(!in_a.is_empty() && !in_b.is_empty(), "a: {}, b: {}", in_a.len(), in_b.len());
+    assert_eq!(
+        in_a.len() + in_b.len(),
+        TOTAL,
+        "every record delivered exactly once\n{}",
+        daemon.logs()
+    );
+    assert!(
+        in_a.is_disjoint(&in_b),
+        "a record reached both destinations"
+    );
+    assert!(
+        !in_a.is_empty() && !in_b.is_empty(),
+        "a: {}, b: {}",
+        in_a.len(),
+        in_b.len()
+    );
 
     // Each record went where the rules version recorded for it in the journal says.
-    let db = rusqlite::Connection::open_with_flags(setup.path("data/journal.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
+    let db = rusqlite::Connection::open_with_flags(
+        setup.path("data/journal.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
     let mut stmt = db
         .prepare("SELECT r.id, m.rules_version, m.source_message_id FROM records r JOIN messages m ON m.id = r.first_message_id")
         .unwrap();
-    let rows: Vec<(String, String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    let rows: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(rows.len(), TOTAL);
     let mut dest_of_version: HashMap<String, &str> = HashMap::new();
     let acked = acked.lock().unwrap();
@@ -85,12 +106,25 @@ fn editing_routes_reroutes_a_live_stream() {
         let file = format!("{id}.json");
         let dest = if in_a.contains(&file) { "a" } else { "b" };
         let seen = dest_of_version.entry(version.clone()).or_insert(dest);
-        assert_eq!(*seen, dest, "records of rules version {version} went to two destinations");
+        assert_eq!(
+            *seen, dest,
+            "records of rules version {version} went to two destinations"
+        );
         // Acknowledged more than 2 s after the edit: must be under the new rules.
         if acked[msg_id].duration_since(edited_at) > Duration::from_secs(2) {
-            assert_eq!(dest, "b", "{msg_id} acked >2 s after the edit still went to a");
+            assert_eq!(
+                dest, "b",
+                "{msg_id} acked >2 s after the edit still went to a"
+            );
         }
     }
-    assert_eq!(dest_of_version.len(), 2, "the invalid edit must not create a rules version: {dest_of_version:?}");
-    assert!(daemon.logs().contains("routes.toml:3:"), "the invalid edit is logged with file:line:column");
+    assert_eq!(
+        dest_of_version.len(),
+        2,
+        "the invalid edit must not create a rules version: {dest_of_version:?}"
+    );
+    assert!(
+        daemon.logs().contains("routes.toml:3:"),
+        "the invalid edit is logged with file:line:column"
+    );
 }

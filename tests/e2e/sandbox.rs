@@ -3,11 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use passerelle::plugin::{Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, TrapCause};
+use passerelle::plugin::{
+    Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, TrapCause,
+};
 use passerelle_tests::wasm;
 
 fn limits() -> PluginLimits {
-    PluginLimits { memory_mib: 64, timeout_ms: 300, ..PluginLimits::default() }
+    PluginLimits {
+        memory_mib: 64,
+        timeout_ms: 300,
+        ..PluginLimits::default()
+    }
 }
 
 fn hostile(engine: &PluginEngine, mode: &str, limits: PluginLimits) -> Plugin {
@@ -38,35 +44,72 @@ fn contained(mode: &str, limits: PluginLimits) -> (PluginError, Duration) {
     let bad = hostile(&engine, mode, limits);
     let good = hostile(&engine, "good", PluginLimits::default());
     let t = Instant::now();
-    let err = bad.adapt(&message("m1")).expect_err("a hostile call must fail");
+    let err = bad
+        .adapt(&message("m1"))
+        .expect_err("a hostile call must fail");
     let took = t.elapsed();
-    let ok = good.adapt(&message("m2")).expect("the good plugin works after a hostile call");
+    let ok = good
+        .adapt(&message("m2"))
+        .expect("the good plugin works after a hostile call");
     assert_eq!(ok.records.len(), 1);
     let msg = err.to_string();
-    assert!(msg.contains(&format!("hostile-{mode}")), "error names the plugin: {msg}");
+    assert!(
+        msg.contains(&format!("hostile-{mode}")),
+        "error names the plugin: {msg}"
+    );
     (err, took)
 }
 
 #[test]
 fn infinite_loop_is_stopped_by_the_time_cap() {
     let (err, took) = contained("loop", limits());
-    assert!(matches!(err, PluginError::Trap { cause: TrapCause::Timeout, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            PluginError::Trap {
+                cause: TrapCause::Timeout,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("time limit"), "{err}");
-    assert!(took >= Duration::from_millis(300), "stopped before its cap: {took:?}");
-    assert!(took < Duration::from_secs(3), "stopped long after its cap: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "stopped before its cap: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped long after its cap: {took:?}"
+    );
 }
 
 #[test]
 fn memory_bomb_is_stopped_by_the_memory_cap() {
     let (err, _) = contained("memory", limits());
-    assert!(matches!(err, PluginError::Trap { cause: TrapCause::MemoryLimit, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            PluginError::Trap {
+                cause: TrapCause::MemoryLimit,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn deep_recursion_is_stopped() {
     let (err, _) = contained("recursion", limits());
     assert!(
-        matches!(err, PluginError::Trap { cause: TrapCause::MemoryLimit | TrapCause::StackOverflow, .. }),
+        matches!(
+            err,
+            PluginError::Trap {
+                cause: TrapCause::MemoryLimit | TrapCause::StackOverflow,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -74,7 +117,16 @@ fn deep_recursion_is_stopped() {
 #[test]
 fn panic_is_contained() {
     let (err, _) = contained("panic", limits());
-    assert!(matches!(err, PluginError::Trap { cause: TrapCause::Panic, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            PluginError::Trap {
+                cause: TrapCause::Panic,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("panicked"), "{err}");
 }
 
@@ -82,26 +134,51 @@ fn panic_is_contained() {
 fn file_read_is_denied() {
     let (err, _) = contained("file", limits());
     let msg = err.to_string();
-    assert!(msg.contains("file read denied"), "the plugin could read a file: {msg}");
+    assert!(
+        msg.contains("file read denied"),
+        "the plugin could read a file: {msg}"
+    );
 }
 
 #[test]
 fn socket_open_is_denied() {
     let (err, _) = contained("socket", limits());
     let msg = err.to_string();
-    assert!(msg.contains("socket denied"), "the plugin could open a socket: {msg}");
+    assert!(
+        msg.contains("socket denied"),
+        "the plugin could open a socket: {msg}"
+    );
 }
 
 #[test]
 fn hundred_megabytes_of_output_are_refused() {
     // With room to build it, the output cap refuses it; with the default memory cap, the
     // plugin cannot even build it.
-    let roomy = PluginLimits { memory_mib: 512, max_output_mib: 16, ..limits() };
-    let (err, _) = contained("big-output", PluginLimits { timeout_ms: 5_000, ..roomy });
+    let roomy = PluginLimits {
+        memory_mib: 512,
+        max_output_mib: 16,
+        ..limits()
+    };
+    let (err, _) = contained(
+        "big-output",
+        PluginLimits {
+            timeout_ms: 5_000,
+            ..roomy
+        },
+    );
     assert!(matches!(err, PluginError::InvalidOutput { .. }), "{err}");
     assert!(err.to_string().contains("limit of 16 MiB"), "{err}");
     let (err, _) = contained("big-output", limits());
-    assert!(matches!(err, PluginError::Trap { cause: TrapCause::MemoryLimit, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            PluginError::Trap {
+                cause: TrapCause::MemoryLimit,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -109,7 +186,10 @@ fn plugins_have_no_clock() {
     let engine = PluginEngine::new(None).unwrap();
     let p = hostile(&engine, "clock", limits());
     let out = p.adapt(&message("x")).unwrap();
-    assert_eq!(out.source_message_id, "clock=0", "the wall clock is frozen at the epoch");
+    assert_eq!(
+        out.source_message_id, "clock=0",
+        "the wall clock is frozen at the epoch"
+    );
 }
 
 #[test]
@@ -117,7 +197,10 @@ fn trapped_instance_is_replaced() {
     let engine = PluginEngine::new(None).unwrap();
     let p = hostile(&engine, "panic", limits());
     for _ in 0..3 {
-        assert!(matches!(p.adapt(&message("x")), Err(PluginError::Trap { .. })));
+        assert!(matches!(
+            p.adapt(&message("x")),
+            Err(PluginError::Trap { .. })
+        ));
     }
     assert_eq!(p.trap_count(), 3);
 }
@@ -131,9 +214,20 @@ fn invalid_output_is_refused() {
         ("bad-ins", "valid 2-digit key"),
         ("many-records", "more than the limit of 10000"),
     ] {
-        let p = hostile(&engine, mode, PluginLimits { memory_mib: 512, timeout_ms: 10_000, ..limits() });
+        let p = hostile(
+            &engine,
+            mode,
+            PluginLimits {
+                memory_mib: 512,
+                timeout_ms: 10_000,
+                ..limits()
+            },
+        );
         let err = p.adapt(&message("x")).expect_err(mode);
-        assert!(matches!(err, PluginError::InvalidOutput { .. }), "{mode}: {err}");
+        assert!(
+            matches!(err, PluginError::InvalidOutput { .. }),
+            "{mode}: {err}"
+        );
         assert!(err.to_string().contains(expected), "{mode}: {err}");
     }
 }
@@ -144,7 +238,10 @@ fn adapter_rejection_is_typed() {
     let p = hostile(&engine, "good", limits());
     let err = p.adapt(&message("bad input")).unwrap_err();
     assert!(err.is_rejection());
-    assert!(err.to_string().contains("malformed input at line 1"), "{err}");
+    assert!(
+        err.to_string().contains("malformed input at line 1"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -157,7 +254,9 @@ fn pinned_sha256_mismatch_is_refused() {
         settings_json: "{}".into(),
         sha256: Some("00".repeat(32)),
     };
-    let err = Plugin::load(&engine, &spec).err().expect("a wrong pin must refuse the plugin");
+    let err = Plugin::load(&engine, &spec)
+        .err()
+        .expect("a wrong pin must refuse the plugin");
     assert!(err.to_string().contains("pins"), "{err}");
 }
 

@@ -29,7 +29,6 @@ fn cargo(dir: &Path, args: &[&str]) {
     );
 }
 
-
 #[test]
 fn a_generated_plugin_tests_builds_and_runs() {
     // A temp dir outside the repository: the crate is standalone.

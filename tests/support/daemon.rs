@@ -10,7 +10,10 @@ use crate::{passerelle_bin, wasm};
 
 /// A free TCP port on 127.0.0.1 (bound then released; the daemon binds it right after).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
 }
 
 /// A test installation: a folder with `passerelle.toml`, `routes.toml` and a data dir.
@@ -71,7 +74,11 @@ max_backoff_ms = 1000
         );
         std::fs::write(dir.path().join("passerelle.toml"), config).expect("write config");
         std::fs::write(dir.path().join("routes.toml"), routes).expect("write routes");
-        Setup { dir, mllp_port, http_port }
+        Setup {
+            dir,
+            mllp_port,
+            http_port,
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -98,7 +105,8 @@ max_backoff_ms = 1000
 
     /// Starts the daemon and waits until its MLLP port accepts connections.
     pub fn start(&self) -> Daemon {
-        let log = std::fs::File::create(self.path(&format!("daemon-{}.log", now_ms()))).expect("log file");
+        let log = std::fs::File::create(self.path(&format!("daemon-{}.log", now_ms())))
+            .expect("log file");
         let child = Command::new(passerelle_bin())
             .arg("run")
             .arg("--config")
@@ -109,14 +117,25 @@ max_backoff_ms = 1000
             .stderr(log)
             .spawn()
             .expect("spawn passerelle");
-        let mut daemon = Daemon { child: Some(child), dir: self.dir.path().to_path_buf() };
+        let mut daemon = Daemon {
+            child: Some(child),
+            dir: self.dir.path().to_path_buf(),
+        };
         let addr: SocketAddr = ([127, 0, 0, 1], self.mllp_port).into();
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Some(status) = daemon.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = daemon
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("passerelle exited early ({status}):\n{}", daemon.logs());
             }
-            assert!(Instant::now() < deadline, "passerelle did not listen in time:\n{}", daemon.logs());
+            assert!(
+                Instant::now() < deadline,
+                "passerelle did not listen in time:\n{}",
+                daemon.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         daemon
@@ -124,7 +143,10 @@ max_backoff_ms = 1000
 }
 
 fn now_ms() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 /// A running daemon; killed (SIGKILL) when dropped if still running.
@@ -148,8 +170,13 @@ impl Daemon {
 
     /// SIGTERM, then wait for a clean exit; returns whether it exited successfully in time.
     pub fn terminate(&mut self, within: Duration) -> bool {
-        let Some(mut c) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = c.try_wait() {
@@ -166,7 +193,8 @@ impl Daemon {
 
     /// Resident memory of the daemon, in KiB (from /proc).
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -184,7 +212,12 @@ impl Daemon {
 pub fn logs_in(dir: &Path) -> String {
     let mut out = String::new();
     let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".log")).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(".log"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     for f in files {

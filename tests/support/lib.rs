@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// `../shared/samples` next to the checkout.
@@ -17,13 +20,21 @@ pub fn samples() -> PathBuf {
 
 /// The cargo target dir (honours CARGO_TARGET_DIR).
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
 }
 
 /// A built plugin component, by crate name (`hl7v2-lab` → `hl7v2_lab.wasm`).
 pub fn wasm(crate_name: &str) -> PathBuf {
-    let path = target_dir().join("wasm32-wasip2/plugin").join(format!("{}.wasm", crate_name.replace('-', "_")));
-    assert!(path.exists(), "{} is missing: run scripts/build-plugins.sh first", path.display());
+    let path = target_dir()
+        .join("wasm32-wasip2/plugin")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-plugins.sh first",
+        path.display()
+    );
     path
 }
 
@@ -31,9 +42,17 @@ pub fn wasm(crate_name: &str) -> PathBuf {
 pub fn passerelle_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/e2e-xxxx → target/<profile>/passerelle
-    let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let bin = profile_dir.join("passerelle");
-    assert!(bin.exists(), "{} is missing: build it with `cargo build -p passerelle`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p passerelle`",
+        bin.display()
+    );
     bin
 }
 
@@ -42,7 +61,9 @@ pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -72,8 +93,12 @@ pub fn fhir_validator_available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        let msg = "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
-        assert!(!tools_required(), "{msg}, and PASSERELLE_REQUIRE_TOOLS is set");
+        let msg =
+            "python3 with fhir.resources is not available (pip install 'fhir.resources>=8,<9')";
+        assert!(
+            !tools_required(),
+            "{msg}, and PASSERELLE_REQUIRE_TOOLS is set"
+        );
         eprintln!("SKIPPED FHIR validation: {msg}");
     }
     ok
@@ -93,6 +118,9 @@ pub fn validate_fhir_file(path: &Path, count: usize) {
         .expect("running tests/fhir_validate.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "FHIR validation failed:\n{stdout}{stderr}");
+    assert!(
+        out.status.success(),
+        "FHIR validation failed:\n{stdout}{stderr}"
+    );
     assert_eq!(stdout.trim(), format!("{count} valid"));
 }

@@ -15,7 +15,10 @@ impl MllpClient {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(MllpClient { stream, buf: Vec::new() })
+        Ok(MllpClient {
+            stream,
+            buf: Vec::new(),
+        })
     }
 
     /// Sends one message, waits for its ACK, returns the ACK text.
@@ -31,7 +34,12 @@ impl MllpClient {
     fn read_frame(&mut self) -> std::io::Result<String> {
         loop {
             if let Some(end) = self.buf.windows(2).position(|w| w == [0x1c, 0x0d]) {
-                let start = self.buf.iter().position(|&b| b == 0x0b).map(|s| s + 1).unwrap_or(0);
+                let start = self
+                    .buf
+                    .iter()
+                    .position(|&b| b == 0x0b)
+                    .map(|s| s + 1)
+                    .unwrap_or(0);
                 let ack = String::from_utf8_lossy(&self.buf[start..end]).into_owned();
                 self.buf.drain(..end + 2);
                 return Ok(ack);
@@ -39,7 +47,10 @@ impl MllpClient {
             let mut chunk = [0u8; 4096];
             let n = self.stream.read(&mut chunk)?;
             if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
@@ -48,9 +59,15 @@ impl MllpClient {
 
 /// MSA-1 and MSA-2 of an ACK.
 pub fn msa(ack: &str) -> (String, String) {
-    let msa = ack.split(['\r', '\n']).find(|l| l.starts_with("MSA")).unwrap_or("");
+    let msa = ack
+        .split(['\r', '\n'])
+        .find(|l| l.starts_with("MSA"))
+        .unwrap_or("");
     let f: Vec<&str> = msa.split('|').collect();
-    (f.get(1).unwrap_or(&"").to_string(), f.get(2).unwrap_or(&"").to_string())
+    (
+        f.get(1).unwrap_or(&"").to_string(),
+        f.get(2).unwrap_or(&"").to_string(),
+    )
 }
 
 /// A 5-OBX ORU^R01 with control id `id` for patient number `patient`.

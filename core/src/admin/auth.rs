@@ -1,25 +1,22 @@
 //! Bearer tokens of the admin API.
 //!
 //! Tokens come from `token_file` (one per line, `#` comments and blank lines ignored) and from
-//! the environment variable named by `token_env`. Only their SHA-256 digests are kept. A
-//! presented token is hashed and compared with every digest in constant time (no early exit,
-//! neither inside a digest nor across digests), so the answer time says nothing about how much
-//! of a token was right. Tokens are never logged.
+//! the environment variable named by `token_env`; they are checked by [`BearerTokens`] (shared
+//! with the HTTP ingest sources: SHA-256 digests only, constant-time comparison, never logged).
+//! On top of that, the admin API may run without any token on a loopback address when
+//! explicitly allowed.
 
 use std::net::SocketAddr;
 
 use hyper::header::HeaderValue;
-use sha2::{Digest, Sha256};
 
+pub use crate::auth::{BearerTokens, MIN_TOKEN_LEN, parse_token_file};
 use crate::config::AdminConfig;
-
-/// Shorter tokens are refused at start: they would be guessable.
-pub const MIN_TOKEN_LEN: usize = 16;
 
 /// Who may call the API.
 #[derive(Clone)]
 pub struct Auth {
-    digests: Vec<[u8; 32]>,
+    tokens: BearerTokens,
     /// No token configured, loopback only, explicitly allowed.
     open: bool,
 }
@@ -27,7 +24,7 @@ pub struct Auth {
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
-            .field("tokens", &self.digests.len())
+            .field("tokens", &self.tokens.len())
             .field("open", &self.open)
             .finish()
     }
@@ -37,26 +34,11 @@ impl Auth {
     /// Loads the configured tokens. With none, the API may only run unauthenticated on a
     /// loopback `addr` with `allow_unauthenticated_loopback = true`; otherwise it is an error.
     pub fn load(config: &AdminConfig, addr: SocketAddr) -> anyhow::Result<Auth> {
-        let mut tokens: Vec<String> = Vec::new();
-        if let Some(file) = &config.token_file {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| anyhow::anyhow!("admin.token_file {}: {e}", file.display()))?;
-            tokens.extend(parse_token_file(&text));
-        }
-        if let Some(var) = &config.token_env {
-            match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => tokens.push(v.trim().to_string()),
-                _ => {
-                    tracing::warn!(variable = %var, "admin.token_env names a variable that is not set")
-                }
-            }
-        }
-        if let Some(short) = tokens.iter().position(|t| t.len() < MIN_TOKEN_LEN) {
-            anyhow::bail!(
-                "admin API: token #{} is shorter than {MIN_TOKEN_LEN} characters; use a long random token (e.g. `openssl rand -hex 32`)",
-                short + 1
-            );
-        }
+        let tokens = BearerTokens::load(
+            "admin",
+            config.token_file.as_deref(),
+            config.token_env.as_deref(),
+        )?;
         if tokens.is_empty() {
             if !config.allow_unauthenticated_loopback {
                 anyhow::bail!(
@@ -71,18 +53,18 @@ impl Auth {
                 );
             }
             tracing::warn!(listen = %addr, "admin API WITHOUT authentication (loopback only)");
-            return Ok(Auth {
-                digests: Vec::new(),
-                open: true,
-            });
+            return Ok(Auth { tokens, open: true });
         }
-        Ok(Auth::from_tokens(tokens.iter().map(String::as_str)))
+        Ok(Auth {
+            tokens,
+            open: false,
+        })
     }
 
     /// An `Auth` accepting these tokens.
     pub fn from_tokens<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Auth {
         Auth {
-            digests: tokens.into_iter().map(digest).collect(),
+            tokens: BearerTokens::from_tokens(tokens),
             open: false,
         }
     }
@@ -93,56 +75,8 @@ impl Auth {
 
     /// Whether an `Authorization` header value carries a valid bearer token.
     pub fn check(&self, header: Option<&HeaderValue>) -> bool {
-        if self.open {
-            return true;
-        }
-        let Some(token) = header.and_then(|h| bearer(h.as_bytes())) else {
-            return false;
-        };
-        let presented = digest_bytes(token);
-        let mut ok = 0u8;
-        for d in &self.digests {
-            ok |= u8::from(ct_eq(d, &presented));
-        }
-        ok == 1
+        self.open || self.tokens.check(header)
     }
-}
-
-/// The tokens of a token file: one per line, trimmed; `#` starts a comment line.
-pub fn parse_token_file(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect()
-}
-
-/// `Bearer <token>` (scheme case-insensitive) → the token.
-fn bearer(value: &[u8]) -> Option<&[u8]> {
-    let (scheme, rest) = value.split_at_checked(7)?;
-    if !scheme.eq_ignore_ascii_case(b"bearer ") {
-        return None;
-    }
-    let rest = rest.trim_ascii();
-    (!rest.is_empty()).then_some(rest)
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    digest_bytes(token.as_bytes())
-}
-
-fn digest_bytes(token: &[u8]) -> [u8; 32] {
-    Sha256::digest(token).into()
-}
-
-/// Constant-time equality of two digests (both always 32 bytes: the length says nothing).
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    // Keep the compiler from turning the loop into an early-exit comparison.
-    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]

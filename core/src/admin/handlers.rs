@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use super::views::{self, parse_filter};
 use super::{MAX_BODY, Shared, error, json};
 use crate::ingest::source_ctx;
-use crate::journal::{JournalError, MessageFilter, MessageId};
+use crate::journal::{JournalError, MessageFilter, MessageId, MessageStatus};
+use crate::plugin::BreakerState;
 use crate::route::{Mode, Unmatched};
 use crate::telemetry::Scrape;
 use crate::topology::{Ingested, SourceCtx};
@@ -70,7 +71,8 @@ pub(super) async fn route(shared: &Shared, req: Request<Incoming>) -> Reply {
     let result = match segments.as_slice() {
         ["ready"] if get => ready(s).await,
         ["sources"] if get => Ok(sources(s)),
-        ["plugins"] if get => Ok(plugins(s)),
+        ["plugins"] if get => plugins(s).await,
+        ["plugins", name, "resume"] if post => resume_plugin(s, name),
         ["routes"] if get => Ok(routes(s)),
         ["destinations"] if get => destinations(s).await,
         ["destinations", name, action @ ("pause" | "resume")] if post => pause(s, name, action),
@@ -94,6 +96,7 @@ pub(super) async fn route(shared: &Shared, req: Request<Incoming>) -> Reply {
         ]
         | ["messages", _] => return method_not_allowed("GET, HEAD"),
         ["destinations", _, "pause" | "resume"]
+        | ["plugins", _, "resume"]
         | ["messages", "replay" | _, "replay"]
         | ["dead-letters", _, "retry" | "discard"] => return method_not_allowed("POST"),
         _ => Err(not_found(format!("no endpoint {path}"))),
@@ -183,6 +186,7 @@ fn sources(s: &Shared) -> (StatusCode, Value) {
                 "received": counts.received,
                 "adapted": counts.adapted,
                 "failed": counts.failed,
+                "held": counts.held,
                 "last_received_at": counts.last_received_at_ms.map(views::rfc3339_ms),
             })
         })
@@ -190,7 +194,8 @@ fn sources(s: &Shared) -> (StatusCode, Value) {
     (StatusCode::OK, json!({ "sources": list }))
 }
 
-fn plugins(s: &Shared) -> (StatusCode, Value) {
+async fn plugins(s: &Shared) -> Answer {
+    let held = s.state.journal.held_counts().await?;
     let list: Vec<Value> = s
         .state
         .plugins
@@ -198,16 +203,30 @@ fn plugins(s: &Shared) -> (StatusCode, Value) {
         .into_iter()
         .map(|p| {
             let mut v = serde_json::to_value(&p).unwrap_or(Value::Null);
-            // The build on disk was rejected: the previous one keeps serving.
-            v["state"] = json!(if p.last_error.is_some() {
-                "serving-previous-build"
-            } else {
-                "serving"
+            v["state"] = json!(match p.breaker.state {
+                // The circuit breaker holds its messages.
+                "suspended" | "resuming" => p.breaker.state,
+                // The build on disk was rejected: the previous one keeps serving.
+                _ if p.last_error.is_some() => "serving-previous-build",
+                _ => "serving",
             });
+            v["breaker"]["suspended_at"] = json!(p.breaker.suspended_at_ms.map(views::rfc3339_ms));
+            v["held_messages"] = json!(held.get(&p.name).copied().unwrap_or(0));
             v
         })
         .collect();
-    (StatusCode::OK, json!({ "plugins": list }))
+    ok(json!({ "plugins": list }))
+}
+
+/// `POST /plugins/{name}/resume`: a suspended plugin resumes; its held messages are
+/// re-processed in the background, oldest first (new messages stay held until they are all
+/// done). Idempotent.
+fn resume_plugin(s: &Shared, name: &str) -> Answer {
+    let Some(outcome) = s.state.pipeline.resume_plugin(name) else {
+        return Err(not_found(format!("no plugin {name:?}")));
+    };
+    tracing::info!(plugin = %name, was_suspended = outcome.was_suspended, "plugin resume requested by an operator");
+    ok(serde_json::to_value(&outcome).unwrap_or(Value::Null))
 }
 
 fn routes(s: &Shared) -> (StatusCode, Value) {
@@ -314,6 +333,13 @@ async fn replay(s: &Shared, id: MessageId) -> Result<Value> {
     let Some(view) = st.journal.message(id).await? else {
         return Err(not_found(format!("no message {id}")));
     };
+    // Held before adapting (plugin suspended): processed in place, like a resume does.
+    if view.status == MessageStatus::Held
+        && view.records.is_empty()
+        && let Some(plugin) = &view.plugin
+    {
+        return replay_held(s, id, plugin).await;
+    }
     let ctx = match st.source_configs.get(&view.source) {
         Some(config) => SourceCtx {
             content_type: view.content_type.clone(),
@@ -343,7 +369,11 @@ async fn replay(s: &Shared, id: MessageId) -> Result<Value> {
         .ingest(&ctx, view.payload, Some(format!("replay:{id}")))
         .await?;
     tracing::info!(replayed_from = id.0, "message replayed by an operator");
-    Ok(match outcome {
+    Ok(replay_json(id, outcome))
+}
+
+fn replay_json(id: MessageId, outcome: Ingested) -> Value {
+    match outcome {
         Ingested::Accepted {
             receipt, records, ..
         } => json!({
@@ -360,6 +390,39 @@ async fn replay(s: &Shared, id: MessageId) -> Result<Value> {
             "outcome": "rejected",
             "error": error.to_string(),
         }),
+        Ingested::Held { message_id, reason } => json!({
+            "replayed_from": id.0,
+            "message_id": message_id.0,
+            "outcome": "held",
+            "error": reason,
+        }),
+    }
+}
+
+/// Replay of a message held by a suspended plugin: it gets its outcome in place (same id).
+async fn replay_held(s: &Shared, id: MessageId, plugin: &str) -> Result<Value> {
+    let st = &s.state;
+    if let Some(b) = st.plugins.breaker(plugin)
+        && b.state() != BreakerState::Serving
+    {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "message {id} is held because plugin {plugin} is {}: resume the plugin (POST /plugins/{plugin}/resume), which re-processes its held messages",
+                b.state().as_str()
+            ),
+        ));
+    }
+    let outcome = st.pipeline.reprocess_held(id).await?;
+    tracing::info!(
+        replayed_from = id.0,
+        "held message processed by an operator"
+    );
+    Ok(match outcome {
+        None => {
+            json!({ "replayed_from": id.0, "message_id": id.0, "outcome": "already-processed" })
+        }
+        Some(outcome) => replay_json(id, outcome),
     })
 }
 
@@ -491,8 +554,14 @@ async fn metrics(s: &Shared) -> Reply {
         }
     }
     Scrape::routes(st.routes.reloads(), st.routes.reload_failures());
+    let held = st.journal.held_counts().await.unwrap_or_default();
     for p in st.plugins.status() {
         Scrape::plugin(&p.name, p.reloads, p.reload_failures);
+        Scrape::plugin_breaker(
+            &p.name,
+            p.breaker.state != "serving",
+            held.get(&p.name).copied().unwrap_or(0),
+        );
     }
     let mut response = Response::new(Full::new(Bytes::from(handle.render())));
     response.headers_mut().insert(

@@ -546,3 +546,84 @@ async fn status_browser_replay_dead_letters_pause_and_metrics() {
     );
     f.topology.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_plugin_is_shown_and_resumed_with_its_held_messages() {
+    let f = start().await;
+    let plugins = get(&f, "/plugins").await;
+    let p = &plugins["plugins"][0];
+    assert_eq!(p["state"], "serving");
+    assert_eq!(p["breaker"]["state"], "serving");
+    assert_eq!(p["breaker"]["threshold"], 5);
+    assert_eq!(p["held_messages"], 0);
+    assert_eq!(p["limits"]["breaker_failures"], 5);
+    // Resuming a serving plugin is harmless; unknown plugin, wrong method.
+    let r = post(&f, "/plugins/hostile/resume", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (
+            r.json()["state"].as_str(),
+            r.json()["was_suspended"].as_bool()
+        ),
+        (Some("serving"), Some(false))
+    );
+    assert_eq!(post(&f, "/plugins/nope/resume", "").await.status, 404);
+    assert_eq!(
+        call(f.admin, "GET", "/plugins/hostile/resume", Some(TOKEN), "")
+            .await
+            .status,
+        405
+    );
+
+    // Suspended (as its breaker does after repeated traps): messages are held (202).
+    f.topology
+        .plugins
+        .breaker("hostile")
+        .unwrap()
+        .suspend("test");
+    let payload = "MSH|^~\\&|LAB|HOSP|P|D|20240101||ORU^R01|HELD-1|P|2.5\rPID|||1";
+    let r = call(f.web, "POST", "/ingest", None, payload).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(r.json()["held"].is_string(), "{}", r.body);
+    let id = r.json()["message_id"].as_i64().unwrap();
+    let plugins = get(&f, "/plugins").await;
+    let p = &plugins["plugins"][0];
+    assert_eq!(
+        (p["state"].as_str(), p["held_messages"].as_u64()),
+        (Some("suspended"), Some(1))
+    );
+    assert_eq!(p["breaker"]["reason"], "test");
+    assert!(p["breaker"]["suspended_at"].is_string());
+    assert_eq!(get(&f, &format!("/messages/{id}")).await["status"], "held");
+    // Replaying a held message while its plugin is suspended is refused.
+    let r = post(&f, &format!("/messages/{id}/replay"), "").await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = call(f.admin, "GET", "/metrics", Some(TOKEN), "").await;
+    assert!(
+        r.body
+            .contains("passerelle_plugin_suspended{plugin=\"hostile\"} 1"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("passerelle_plugin_held_messages{plugin=\"hostile\"} 1")
+    );
+
+    let r = post(&f, "/plugins/hostile/resume", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["was_suspended"], true);
+    eventually("held message adapted", async || {
+        get(&f, &format!("/messages/{id}")).await["status"] != "held"
+    })
+    .await;
+    let m = get(&f, &format!("/messages/{id}")).await;
+    assert_eq!(m["source_message_id"], "HELD-1");
+    assert_eq!(m["records"].as_array().unwrap().len(), 1);
+    eventually("serving again", async || {
+        get(&f, "/plugins").await["plugins"][0]["state"] == "serving"
+    })
+    .await;
+    assert_eq!(get(&f, "/plugins").await["plugins"][0]["held_messages"], 0);
+    f.topology.shutdown().await;
+}

@@ -31,6 +31,25 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = passerelle::route::RuleSet::load(&config.routes, &destinations) {
         errors.push(e.to_string());
     }
+    // HTTP sources that require a token must have one (the daemon refuses to start otherwise).
+    for (name, source) in &config.sources {
+        if let passerelle::config::SourceConfig::Http(http) = source
+            && http.requires_token()
+        {
+            let what = format!("sources.{name}");
+            match passerelle::auth::BearerTokens::load(
+                &what,
+                http.token_file.as_deref(),
+                http.token_env.as_deref(),
+            ) {
+                Ok(tokens) if tokens.is_empty() => errors.push(format!(
+                    "{what}: token_file/token_env are set but give no token"
+                )),
+                Ok(_) => {}
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+    }
     let engine = PluginEngine::new(Some(config.component_cache_dir()))?;
     for spec in config.plugin_specs() {
         let name = &spec.name;

@@ -99,8 +99,12 @@ impl Config {
                 );
             }
             let mut s = s.into_inner();
-            if let SourceConfig::Inbox(inbox) = &mut s {
-                inbox.dir = resolve(&inbox.dir);
+            match &mut s {
+                SourceConfig::Inbox(inbox) => inbox.dir = resolve(&inbox.dir),
+                SourceConfig::Http(http) => {
+                    http.token_file = http.token_file.as_ref().map(|p| resolve(p))
+                }
+                SourceConfig::Mllp(_) => {}
             }
             sources.insert(name, s);
         }
@@ -136,6 +140,17 @@ impl Config {
                 }
             },
         };
+        let max_size_mib = match &raw.journal.max_size_mib {
+            Some(v) if *v.get_ref() == 0 => {
+                err(
+                    Some(v.span().start),
+                    "journal.max_size_mib must be at least 1".into(),
+                );
+                None
+            }
+            Some(v) => Some(*v.get_ref()),
+            None => None,
+        };
         let admin = raw.admin.map(|mut a| {
             a.token_file = a.token_file.map(|p| resolve(&p));
             a
@@ -150,6 +165,7 @@ impl Config {
                 .map(|p| resolve(&p))
                 .unwrap_or_else(|| data_dir.join("journal.db")),
             retain_delivered,
+            max_size_mib,
         };
         Ok(Config {
             file: file.to_path_buf(),

@@ -42,6 +42,8 @@ pub(super) struct RawJournal {
     pub path: Option<PathBuf>,
     /// A humantime duration (`"30d"`, `"12h"`).
     pub retain_delivered: Option<Spanned<String>>,
+    /// Largest size of the journal file, MiB (`PRAGMA max_page_count`).
+    pub max_size_mib: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,10 @@ pub struct JournalConfig {
     /// Delivered (and discarded) messages older than this are pruned periodically; `None`:
     /// kept forever. Failed, held, routed and dead messages are always kept.
     pub retain_delivered: Option<std::time::Duration>,
+    /// The journal file may not grow past this many MiB (`PRAGMA max_page_count`): past it,
+    /// commits fail as "disk full" and ingest is refused until space is freed. `None`: only
+    /// the disk bounds it.
+    pub max_size_mib: Option<u64>,
 }
 
 /// `[admin]`: the operators' HTTP API (see `docs/admin-api.md`).
@@ -145,6 +151,9 @@ pub struct MllpSource {
     /// Most connections open at once on this listener.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Most connections open at once from one IP address (0 = no limit).
+    #[serde(default)]
+    pub max_connections_per_peer: usize,
 }
 
 fn default_max_frame() -> usize {
@@ -169,6 +178,21 @@ pub struct HttpSource {
     pub path: String,
     #[serde(default = "default_max_frame")]
     pub max_body_bytes: usize,
+    /// Bearer tokens, one per line (`#` comments); relative to the config file's folder. With
+    /// `token_file` or `token_env`, every POST must carry `Authorization: Bearer <token>`.
+    pub token_file: Option<PathBuf>,
+    /// The name of an environment variable holding one more token.
+    pub token_env: Option<String>,
+    /// Most connections open at once from one IP address (0 = no limit).
+    #[serde(default)]
+    pub max_connections_per_peer: usize,
+}
+
+impl HttpSource {
+    /// Whether POSTs must carry a bearer token.
+    pub fn requires_token(&self) -> bool {
+        self.token_file.is_some() || self.token_env.is_some()
+    }
 }
 
 fn default_http_path() -> String {
@@ -269,8 +293,25 @@ impl Default for RetryPolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryDefaults {
     pub retry: RetryPolicy,
+    /// Back-pressure: when a destination has more pending outbox entries than this, messages
+    /// routed to it are not accepted (MLLP waits up to `max_pending_wait_ms`, then withholds
+    /// the ACK; HTTP answers 503) until it drains. 0 = no limit.
+    pub max_pending: u64,
+    /// How long an MLLP connection (or the inbox) waits for a full destination to drain
+    /// before giving up on a message (no ACK, connection closed).
+    pub max_pending_wait_ms: u64,
+}
+
+impl Default for DeliveryDefaults {
+    fn default() -> Self {
+        DeliveryDefaults {
+            retry: RetryPolicy::default(),
+            max_pending: 1_000_000,
+            max_pending_wait_ms: 5_000,
+        }
+    }
 }

@@ -161,3 +161,63 @@ fn admin_and_retention_are_read_and_checked() {
         .to_string();
     assert!(err.contains("token"), "{err}");
 }
+
+#[test]
+fn reliability_and_security_keys() {
+    let defaults = Config::parse(Path::new("/etc/p/passerelle.toml"), GOOD, None).unwrap();
+    assert_eq!(defaults.delivery.max_pending, 1_000_000);
+    assert_eq!(defaults.delivery.max_pending_wait_ms, 5_000);
+    assert_eq!(defaults.journal.max_size_mib, None);
+    assert_eq!(defaults.plugins["lab"].limits.breaker_failures, 5);
+    match &defaults.sources["lab-mllp"] {
+        SourceConfig::Mllp(m) => assert_eq!(m.max_connections_per_peer, 0),
+        other => panic!("{other:?}"),
+    }
+
+    let src = format!(
+        "{GOOD}
+[plugins.lab.limits]
+breaker_failures = 0
+[sources.web]
+type = \"http\"
+listen = \"127.0.0.1:0\"
+plugin = \"lab\"
+token_file = \"ingest-tokens\"
+token_env = \"LAB_TOKEN\"
+max_connections_per_peer = 8
+[journal]
+max_size_mib = 2048
+[delivery]
+max_pending = 10
+max_pending_wait_ms = 250
+"
+    )
+    // GOOD already has a [plugins.lab.limits] table: merge the key into it instead.
+    .replacen("[plugins.lab.limits]\nbreaker_failures = 0\n", "", 1)
+    .replacen(
+        "memory_mib = 32",
+        "memory_mib = 32\nbreaker_failures = 0",
+        1,
+    );
+    let c = Config::parse(Path::new("/etc/p/passerelle.toml"), &src, None).unwrap();
+    assert_eq!(c.plugins["lab"].limits.breaker_failures, 0);
+    assert_eq!(c.journal.max_size_mib, Some(2048));
+    assert_eq!(
+        (c.delivery.max_pending, c.delivery.max_pending_wait_ms),
+        (10, 250)
+    );
+    match &c.sources["web"] {
+        SourceConfig::Http(h) => {
+            assert_eq!(h.token_file, Some(PathBuf::from("/etc/p/ingest-tokens")));
+            assert_eq!(h.token_env.as_deref(), Some("LAB_TOKEN"));
+            assert_eq!(h.max_connections_per_peer, 8);
+            assert!(h.requires_token());
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = first_error("[journal]\nmax_size_mib = 0\n");
+    assert!(
+        e.to_string().contains("max_size_mib must be at least 1"),
+        "{e}"
+    );
+}

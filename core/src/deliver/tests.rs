@@ -108,7 +108,16 @@ async fn wait_until_delivered(j: &Journal, dest: &str, timeout: Duration) {
 fn start(j: &Journal, name: &str, config: DestinationConfig, options: WorkerOptions) -> Deliveries {
     let mut map = BTreeMap::new();
     map.insert(name.to_string(), config);
-    Deliveries::start_with(j, &map, &DeliveryDefaults { retry: FAST }, options).unwrap()
+    Deliveries::start_with(
+        j,
+        &map,
+        &DeliveryDefaults {
+            retry: FAST,
+            ..DeliveryDefaults::default()
+        },
+        options,
+    )
+    .unwrap()
 }
 
 fn http_dest(url: &str, mode: HttpMode) -> DestinationConfig {

@@ -2,18 +2,23 @@
 //!
 //! | request | response |
 //! |---|---|
+//! | `POST <path>` without a valid bearer token (when the source has `token_file`/`token_env`) | `401` with `WWW-Authenticate: Bearer`, decided from the headers before any body byte is read; the connection is closed |
 //! | `POST <path>`, stored and adapted | `202 {"message_id": N, "records": R, "duplicates": D}` |
+//! | `POST <path>`, stored as held (the plugin is suspended by its circuit breaker) | `202 {"message_id": N, "records": 0, "duplicates": 0, "held": "…"}` |
 //! | `POST <path>`, rejected by the plugin (stored as failed) | `422 {"message_id": N, "error": "…", "location": "…"}` (`location` for malformed input) |
 //! | `POST <path>`, body over `max_body_bytes` | `413 {"error": "…"}`, refused from `Content-Length` before reading, else as soon as the cap is passed; the connection is closed |
-//! | `POST <path>`, journal error (nothing stored) | `503 {"error": "…"}` with `Retry-After: 1` |
+//! | `POST <path>`, journal error (nothing stored) | `503 {"error": "…"}` with `Retry-After: 1` (`30` when the disk is full) |
+//! | `POST <path>`, back-pressure: a destination of the message has `[delivery] max_pending` entries pending (nothing stored) | `503 {"error": "…"}` with `Retry-After: 5` |
 //! | `GET /health` | `200 {"status": "ok"}` (liveness) |
 //! | another method on `<path>` (or on `/health`) | `405` with `Allow` |
 //! | any other path | `404` |
 //!
 //! Every error body is JSON `{"error": "…"}`. The response is sent only after
 //! [`Pipeline::ingest`] returns, i.e. after the journal commit. Headers must arrive within
-//! 30 s. Shutdown: stop accepting, let the requests in progress finish (hyper's graceful
-//! shutdown on each connection), then close.
+//! 30 s. At most `max_connections_per_peer` connections from one IP address (0 = no limit):
+//! beyond that a new connection is closed at once, with a warning. Shutdown: stop accepting,
+//! let the requests in progress finish (hyper's graceful shutdown on each connection), then
+//! close.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,7 +29,10 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::header::{
+    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -34,7 +42,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::auth::BearerTokens;
 use crate::config::HttpSource;
+use crate::ingest::peers::{PeerLimit, PeerPermit};
 use crate::ingest::stopped;
 use crate::plugin::{PluginError, Rejection};
 use crate::topology::{Ingested, Pipeline, SourceCtx};
@@ -51,6 +61,9 @@ pub struct HttpListener {
     addr: SocketAddr,
     path: String,
     max_body: usize,
+    /// `None`: no token required.
+    tokens: Option<BearerTokens>,
+    peers: Arc<PeerLimit>,
 }
 
 struct Shared {
@@ -58,11 +71,29 @@ struct Shared {
     pipeline: Arc<Pipeline>,
     path: String,
     max_body: usize,
+    tokens: Option<BearerTokens>,
 }
 
 impl HttpListener {
-    /// Binds `config.listen`. Must be called from within a tokio runtime.
+    /// Loads the tokens (with `token_file`/`token_env`, at least one is required) and binds
+    /// `config.listen`. Must be called from within a tokio runtime.
     pub fn bind(ctx: SourceCtx, config: &HttpSource) -> anyhow::Result<Self> {
+        let tokens = if config.requires_token() {
+            let what = format!("sources.{}", ctx.name);
+            let tokens = BearerTokens::load(
+                &what,
+                config.token_file.as_deref(),
+                config.token_env.as_deref(),
+            )?;
+            if tokens.is_empty() {
+                anyhow::bail!(
+                    "{what}: token_file/token_env are set but give no token; refusing to start an unauthenticated source"
+                );
+            }
+            Some(tokens)
+        } else {
+            None
+        };
         let std_listener = std::net::TcpListener::bind(&config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         std_listener.set_nonblocking(true)?;
@@ -79,6 +110,8 @@ impl HttpListener {
             addr,
             path,
             max_body: config.max_body_bytes,
+            tokens,
+            peers: PeerLimit::new(config.max_connections_per_peer),
         })
     }
 
@@ -99,12 +132,15 @@ impl HttpListener {
             addr,
             path,
             max_body,
+            tokens,
+            peers,
         } = self;
         let shared = Arc::new(Shared {
             ctx,
             pipeline,
             path,
             max_body,
+            tokens,
         });
         let source = shared.ctx.name.clone();
         let mut connections = JoinSet::new();
@@ -116,8 +152,16 @@ impl HttpListener {
                 Some(done) = connections.join_next(), if !connections.is_empty() => reap(&source, done),
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        let Some(permit) = peers.try_acquire(peer.ip()) else {
+                            crate::telemetry::ingest_refused(&source, "peer-limit");
+                            if peers.should_warn() {
+                                tracing::warn!(source = %source, peer = %peer, max_connections_per_peer = peers.max(), "HTTP: too many connections from this address; closing the new one");
+                            }
+                            drop(stream);
+                            continue;
+                        };
                         let _ = stream.set_nodelay(true);
-                        connections.spawn(serve(shared.clone(), stream, peer, shutdown.clone()));
+                        connections.spawn(serve(shared.clone(), stream, peer, permit, shutdown.clone()));
                     }
                     Err(e) => {
                         tracing::warn!(source = %source, error = %e, "HTTP: accept failed");
@@ -145,6 +189,7 @@ async fn serve(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
+    _permit: PeerPermit,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let source = shared.ctx.name.clone();
@@ -201,6 +246,14 @@ async fn ingest(
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let source = shared.ctx.name.as_str();
+    // The token first, from the head only: a refused request's body is never read.
+    if let Some(tokens) = &shared.tokens
+        && !tokens.check(req.headers().get(AUTHORIZATION))
+    {
+        crate::telemetry::ingest_refused(source, "unauthorized");
+        tracing::warn!(source, peer = %peer, "HTTP request without a valid token refused");
+        return unauthorized();
+    }
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -260,18 +313,49 @@ async fn ingest(
             }
             json_response(StatusCode::UNPROCESSABLE_ENTITY, body)
         }
+        Ok(Ingested::Held { message_id, reason }) => {
+            tracing::info!(source, peer = %peer, message_id = %message_id, "HTTP message held (plugin suspended); stored, answering 202");
+            json_response(
+                StatusCode::ACCEPTED,
+                json!({
+                    "message_id": message_id.0,
+                    "records": 0,
+                    "duplicates": 0,
+                    "held": reason,
+                }),
+            )
+        }
         Err(e) => {
-            tracing::error!(source, peer = %peer, error = %e, "HTTP message NOT stored (journal error); answering 503");
+            let retry_after = if e.is_backpressure() {
+                tracing::warn!(source, peer = %peer, error = %e, "HTTP message NOT stored (back-pressure); answering 503");
+                "5"
+            } else {
+                crate::telemetry::ingest_refused(source, "journal");
+                tracing::error!(source, peer = %peer, error = %e, "HTTP message NOT stored (journal error); answering 503");
+                if e.is_disk_full() { "30" } else { "1" }
+            };
             let mut response = error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("message not stored: {e}"),
             );
             response
                 .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(RETRY_AFTER, HeaderValue::from_static(retry_after));
             response
         }
     }
+}
+
+/// 401; the body (if any) is left unread and the connection is closed.
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut response = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+    let headers = response.headers_mut();
+    headers.insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"passerelle\""),
+    );
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn health() -> Response<Full<Bytes>> {

@@ -326,7 +326,7 @@ impl Inbox {
         let stamp = candidate.stamp;
         let received = std::time::Instant::now(); // metrics: ACK latency (read → moved)
         let outcome = pipeline
-            .ingest(&self.ctx, payload, Some(format!("file:{shown}")))
+            .ingest_or_wait(&self.ctx, payload, Some(format!("file:{shown}")))
             .await;
         let (folder, note, message_id) = match outcome {
             Ok(Ingested::Accepted {
@@ -342,7 +342,17 @@ impl Inbox {
                 );
                 (FAILED, Some(note), message_id)
             }
+            Ok(Ingested::Held { message_id, .. }) => {
+                tracing::info!(source, file = %shown, message_id = %message_id, "inbox file held (plugin suspended); stored, moving it to processed/");
+                (PROCESSED, None, message_id)
+            }
+            Err(e) if e.is_backpressure() => {
+                tracing::warn!(source, file = %shown, error = %e, "inbox file NOT stored (back-pressure); left in place, retrying in {} s", RETRY_AFTER.as_secs());
+                retry(state, candidate);
+                return;
+            }
             Err(e) => {
+                crate::telemetry::ingest_refused(source, "journal");
                 tracing::error!(source, file = %shown, error = %e, "inbox file NOT stored (journal error); left in place, retrying in {} s", RETRY_AFTER.as_secs());
                 retry(state, candidate);
                 return;

@@ -8,8 +8,11 @@
 //! - [`inbox`]: a watched folder; files move to `processed/` or `failed/` after the commit.
 //!
 //! A journal error (`Err` from the pipeline) means nothing was stored: the sender is never
-//! acknowledged (MLLP: no ACK and the connection is closed; HTTP: 503; inbox: the file stays in
-//! place and is retried).
+//! acknowledged (MLLP: no ACK and the connection is closed; HTTP: 503 with `Retry-After`; inbox:
+//! the file stays in place and is retried). The same holds for back-pressure (a destination over
+//! `[delivery] max_pending`), after a bounded wait for MLLP and the inbox. A message held because
+//! its plugin is suspended is stored, so it is acknowledged (MLLP AA, HTTP 202, file moved to
+//! `processed/`).
 //!
 //! [`start_all`] binds every listener and prepares every folder first, so that a bind error
 //! stops the start before any source runs; then it spawns one task per source. Each source
@@ -20,6 +23,7 @@
 pub mod http;
 pub mod inbox;
 pub mod mllp;
+pub mod peers;
 
 #[cfg(test)]
 mod tests;

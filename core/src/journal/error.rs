@@ -42,6 +42,18 @@ pub enum JournalError {
     #[error("journal: schema version {found} is newer than this build supports ({supported})")]
     UnsupportedSchema { found: i64, supported: i64 },
 
+    /// Back-pressure (not a journal failure): the message was not stored because a destination
+    /// it routes to already has more pending deliveries than `[delivery] max_pending`. The
+    /// sender should retry later; nothing was stored.
+    #[error(
+        "not stored: destination {destination} has {pending} deliveries pending (max_pending {limit}); retry later"
+    )]
+    Backpressure {
+        destination: String,
+        pending: u64,
+        limit: u64,
+    },
+
     /// The writer thread has stopped (journal closed, or the thread died).
     #[error("journal: closed")]
     Closed,
@@ -67,6 +79,11 @@ impl JournalError {
     /// True for [`JournalError::DiskFull`].
     pub fn is_disk_full(&self) -> bool {
         matches!(self, JournalError::DiskFull { .. })
+    }
+
+    /// True for [`JournalError::Backpressure`].
+    pub fn is_backpressure(&self) -> bool {
+        matches!(self, JournalError::Backpressure { .. })
     }
 }
 

@@ -33,10 +33,11 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use dashmap::DashMap;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -95,8 +96,13 @@ pub enum Outcome {
         plugin: Option<String>,
         reason: String,
     },
-    /// Stored but not adapted yet (e.g. the plugin is suspended); can be re-processed later.
-    Held { reason: String },
+    /// Stored but not adapted yet (e.g. the plugin is suspended); can be re-processed later
+    /// ([`Journal::resolve_held`]).
+    Held {
+        /// The plugin that is to adapt it.
+        plugin: Option<String>,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -355,6 +361,17 @@ pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub failed_transactions: AtomicU64,
     pub largest_batch: AtomicU64,
+    /// Pending outbox entries per destination: counted at open, then moved by the writer
+    /// thread after each commit (never by a rolled-back request).
+    pub pending: DashMap<String, AtomicI64>,
+}
+
+/// How to open a journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalOptions {
+    /// Cap on the database file, MiB (`PRAGMA max_page_count`); past it commits fail with
+    /// [`JournalError::DiskFull`].
+    pub max_size_mib: Option<u64>,
 }
 
 type InFlight = Arc<tokio::sync::Mutex<HashSet<i64>>>;
@@ -399,12 +416,22 @@ impl Journal {
     /// Opens (or creates) the journal file, creates or migrates the schema and starts the
     /// writer thread. Blocking: call it at startup or from `spawn_blocking`.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        let conn = schema::open_writer(path)?;
+        Self::open_with(path, JournalOptions::default())
+    }
+
+    /// [`Journal::open`] with options.
+    pub fn open_with(path: &Path, options: JournalOptions) -> Result<Journal, JournalError> {
+        let conn = schema::open_writer(path, options.max_size_mib)?;
         let readers = (0..READERS)
             .map(|_| schema::open_reader(path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
+        for (destination, n) in read::pending_counts(&conn)? {
+            counters
+                .pending
+                .insert(destination, AtomicI64::new(n as i64));
+        }
         let thread = {
             let counters = counters.clone();
             std::thread::Builder::new()
@@ -582,6 +609,50 @@ impl Journal {
         self.read(read::count_by_status).await
     }
 
+    /// Pending entries of `destination` (in flight included), from memory: counted when the
+    /// journal was opened, then kept up to date by every commit. Cheap (for back-pressure).
+    pub fn pending(&self, destination: &str) -> u64 {
+        self.inner
+            .counters
+            .pending
+            .get(destination)
+            .map_or(0, |n| n.load(Ordering::Relaxed).max(0) as u64)
+    }
+
+    /// Puts a message stored as held ([`Outcome::Held`]) through its processing now: `outcome`
+    /// (adapted or failed) replaces the held one in the same row (its id, payload and receive
+    /// time stay), with the records and outbox entries of an adapted outcome. `None` when the
+    /// message is not held (any more): resolving twice is harmless.
+    pub async fn resolve_held(
+        &self,
+        id: MessageId,
+        outcome: Outcome,
+    ) -> Result<Option<CommitReceipt>, JournalError> {
+        let prepared = writer::PreparedResolve::new(id, outcome);
+        match self.request(Op::ResolveHeld(Box::new(prepared))).await? {
+            Done::Resolved(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Messages stored as held for `plugin` ([`Outcome::Held`], not resolved yet), oldest
+    /// first, with an id above `after`, at most `limit`.
+    pub async fn held_messages(
+        &self,
+        plugin: &str,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Vec<MessageId>, JournalError> {
+        let plugin = plugin.to_string();
+        self.read(move |conn| read::held_messages(conn, &plugin, after, limit))
+            .await
+    }
+
+    /// The number of messages stored as held (not resolved yet), per plugin.
+    pub async fn held_counts(&self) -> Result<HashMap<String, u64>, JournalError> {
+        self.read(read::held_counts).await
+    }
+
     /// Queue depth: pending entries of `destination` (in flight included).
     pub async fn pending_count(&self, destination: &str) -> Result<u64, JournalError> {
         let destination = destination.to_string();
@@ -703,6 +774,17 @@ impl Journal {
             .entry(destination.to_string())
             .or_default()
             .clone()
+    }
+
+    /// Pages in the database file now (tests: cap the file at its current size).
+    #[cfg(test)]
+    pub(crate) async fn page_count(&self) -> i64 {
+        self.read(|c| {
+            c.query_row("PRAGMA page_count", [], |r| r.get(0))
+                .map_err(|e| JournalError::sqlite("test", e))
+        })
+        .await
+        .unwrap_or(0)
     }
 
     /// Runs SQL on the write connection, outside any batch (tests: e.g. limit the file size).

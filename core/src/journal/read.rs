@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::error::{JournalError, ctx};
 use super::{
@@ -112,6 +112,50 @@ pub(super) fn pending_count(conn: &Connection, destination: &str) -> Result<u64,
         .and_then(|mut s| s.query_row([destination], |r| r.get::<_, i64>(0)))
         .map(|n| n as u64)
         .map_err(ctx("counting pending entries"))
+}
+
+/// Pending entries per destination (index `outbox_pending`).
+pub(super) fn pending_counts(conn: &Connection) -> Result<Vec<(String, u64)>, JournalError> {
+    conn.prepare(
+        "SELECT destination, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY destination",
+    )
+    .and_then(|mut s| {
+        s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect()
+    })
+    .map_err(ctx("counting pending entries"))
+}
+
+pub(super) fn held_messages(
+    conn: &Connection,
+    plugin: &str,
+    after: MessageId,
+    limit: usize,
+) -> Result<Vec<MessageId>, JournalError> {
+    conn.prepare_cached(
+        "SELECT id FROM messages
+         WHERE status = 'held' AND outcome = 'held' AND plugin = ?1 AND id > ?2
+         ORDER BY id LIMIT ?3",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![plugin, after.0, limit as i64], |r| {
+            r.get(0).map(MessageId)
+        })?
+        .collect()
+    })
+    .map_err(ctx("listing held messages"))
+}
+
+pub(super) fn held_counts(conn: &Connection) -> Result<HashMap<String, u64>, JournalError> {
+    conn.prepare_cached(
+        "SELECT COALESCE(plugin, ''), COUNT(*) FROM messages
+         WHERE status = 'held' AND outcome = 'held' GROUP BY plugin",
+    )
+    .and_then(|mut s| {
+        s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect()
+    })
+    .map_err(ctx("counting held messages"))
 }
 
 pub(super) fn count_by_status(conn: &Connection) -> Result<HashMap<String, u64>, JournalError> {

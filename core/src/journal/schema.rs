@@ -130,8 +130,9 @@ END;
 "#;
 
 /// Opens the write connection: WAL, `synchronous=FULL`, foreign keys; creates or migrates the
-/// schema.
-pub fn open_writer(path: &Path) -> Result<Connection, JournalError> {
+/// schema. `max_size_mib` caps the database file (`PRAGMA max_page_count`, per connection: only
+/// the writer needs it); a cap below the current size holds it at its current size.
+pub fn open_writer(path: &Path, max_size_mib: Option<u64>) -> Result<Connection, JournalError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| JournalError::Io {
             path: path.to_path_buf(),
@@ -162,7 +163,32 @@ pub fn open_writer(path: &Path) -> Result<Connection, JournalError> {
     .map_err(ctx("configuring the journal"))?;
     conn.set_prepared_statement_cache_capacity(64);
     migrate(&conn)?;
+    if let Some(mib) = max_size_mib {
+        set_max_size(&conn, mib)?;
+    }
     Ok(conn)
+}
+
+/// Caps the database file at `mib` MiB (`PRAGMA max_page_count`); returns the cap in pages.
+pub(super) fn set_max_size(conn: &Connection, mib: u64) -> Result<i64, JournalError> {
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(ctx("reading the page size"))?;
+    let pages = (mib.saturating_mul(1024 * 1024) / page_size.max(512) as u64).max(1);
+    let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+    let set: i64 = conn
+        .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+            r.get(0)
+        })
+        .map_err(ctx("setting the journal size limit"))?;
+    if set > pages {
+        tracing::warn!(
+            max_size_mib = mib,
+            size_mib = set.saturating_mul(page_size) / (1024 * 1024),
+            "the journal is already larger than journal.max_size_mib: it may not grow any further"
+        );
+    }
+    Ok(set)
 }
 
 /// Opens a read-only connection (used for queries and claims, so they never wait for a group

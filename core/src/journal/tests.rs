@@ -450,6 +450,7 @@ async fn failed_and_held_outcomes_are_stored_without_outbox() {
     };
     let mut held = adapted("H1", &[], &[]);
     held.outcome = Outcome::Held {
+        plugin: Some("hl7-lab".into()),
         reason: "plugin hl7-lab suspended".into(),
     };
     let f = j.commit_message(failed).await.unwrap();
@@ -952,4 +953,200 @@ async fn a_reader_opens_the_file_read_only() {
         reader.conn.execute_batch("DELETE FROM messages").is_err(),
         "read-only"
     );
+}
+
+/// The in-memory pending count of every destination equals the `COUNT(*)` of the journal.
+async fn assert_pending_counts_match(j: &Journal, destinations: &[&str]) {
+    for d in destinations {
+        assert_eq!(
+            j.pending(d),
+            j.pending_count(d).await.unwrap(),
+            "in-memory pending count of {d}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_counts_follow_commits_marks_and_operators_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let both = [DEST, "archive"];
+    assert_eq!(j.pending(DEST), 0);
+    j.commit_message(adapted("P1", &["A", "B"], &both))
+        .await
+        .unwrap();
+    // A resend adds no outbox entry.
+    j.commit_message(adapted("P1", &["A", "B"], &both))
+        .await
+        .unwrap();
+    j.commit_message(adapted("P2", &["C"], &[DEST]))
+        .await
+        .unwrap();
+    assert_eq!((j.pending(DEST), j.pending("archive")), (3, 2));
+    assert_pending_counts_match(&j, &both).await;
+
+    let items = j.claim_due(DEST, now_ms(), 10).await.unwrap();
+    assert_eq!(items.len(), 3);
+    j.mark_delivered(&[items[0].outbox_id], now_ms())
+        .await
+        .unwrap();
+    // Marking twice changes nothing.
+    j.mark_delivered(&[items[0].outbox_id], now_ms())
+        .await
+        .unwrap();
+    j.mark_failed(items[1].outbox_id, "HTTP 503", 0)
+        .await
+        .unwrap();
+    j.mark_dead(items[2].outbox_id, "HTTP 400").await.unwrap();
+    assert_eq!(j.pending(DEST), 1);
+    assert_pending_counts_match(&j, &both).await;
+    j.retry_dead(items[2].outbox_id).await.unwrap();
+    assert_eq!(j.pending(DEST), 2);
+    assert_pending_counts_match(&j, &both).await;
+
+    // A request that fails in its batch moves nothing.
+    j.exec_on_writer(
+        "CREATE TEMP TRIGGER reject_bad BEFORE INSERT ON messages WHEN NEW.source = 'bad'
+         BEGIN SELECT RAISE(ABORT, 'rejected by test'); END;",
+    )
+    .await
+    .unwrap();
+    let mut bad = adapted("P3", &["D"], &[DEST]);
+    bad.source = "bad".into();
+    assert!(j.commit_message(bad).await.is_err());
+    assert_eq!(j.pending(DEST), 2);
+    drop(j);
+
+    let j = open(&dir);
+    assert_eq!((j.pending(DEST), j.pending("archive")), (2, 2));
+    assert_pending_counts_match(&j, &both).await;
+}
+
+fn held_message(smid: &str) -> IngestedMessage {
+    let mut m = adapted(smid, &[], &[]);
+    m.outcome = Outcome::Held {
+        plugin: Some("hl7-lab".into()),
+        reason: "plugin hl7-lab is suspended".into(),
+    };
+    m
+}
+
+#[tokio::test]
+async fn held_messages_are_resolved_in_place_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let h1 = j
+        .commit_message(held_message("H1"))
+        .await
+        .unwrap()
+        .message_id;
+    let h2 = j
+        .commit_message(held_message("H2"))
+        .await
+        .unwrap()
+        .message_id;
+    let h3 = j
+        .commit_message(held_message("H3"))
+        .await
+        .unwrap()
+        .message_id;
+    assert_eq!(j.held_counts().await.unwrap()["hl7-lab"], 3);
+    assert_eq!(
+        j.held_messages("hl7-lab", MessageId(0), 10).await.unwrap(),
+        [h1, h2, h3]
+    );
+    assert_eq!(
+        j.held_messages("hl7-lab", h1, 1).await.unwrap(),
+        [h2],
+        "after, limit"
+    );
+    assert!(
+        j.held_messages("other", MessageId(0), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Adapted: same id, records and outbox entries, status routed.
+    let adapted_outcome = adapted("H1", &["A", "B"], &[DEST]).outcome;
+    let r = j
+        .resolve_held(h1, adapted_outcome.clone())
+        .await
+        .unwrap()
+        .expect("was held");
+    assert_eq!((r.message_id, r.new_records), (h1, 2));
+    let v = j.message(h1).await.unwrap().unwrap();
+    assert_eq!(v.status, MessageStatus::Routed);
+    assert_eq!(v.source_message_id.as_deref(), Some("H1"));
+    assert_eq!(v.records.len(), 2);
+    assert_eq!(v.error, None);
+    assert_eq!(j.pending(DEST), 2);
+    // Twice: nothing happens.
+    assert!(j.resolve_held(h1, adapted_outcome).await.unwrap().is_none());
+    assert_eq!(j.pending(DEST), 2);
+
+    // Failed.
+    let failed = Outcome::Failed {
+        plugin: Some("hl7-lab".into()),
+        reason: "plugin hl7-lab trapped: panic".into(),
+    };
+    assert!(j.resolve_held(h2, failed).await.unwrap().is_some());
+    let v = j.message(h2).await.unwrap().unwrap();
+    assert_eq!(v.status, MessageStatus::Failed);
+    assert_eq!(v.error.as_deref(), Some("plugin hl7-lab trapped: panic"));
+
+    // An adapted message whose record matched no route is `held` but not resolvable.
+    let unrouted = j
+        .commit_message(adapted("U1", &["A"], &[]))
+        .await
+        .unwrap()
+        .message_id;
+    assert!(
+        j.resolve_held(unrouted, adapted("U1", &["A"], &[DEST]).outcome)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        j.held_messages("hl7-lab", MessageId(0), 10).await.unwrap(),
+        [h3]
+    );
+    let counts = j.count_by_status().await.unwrap();
+    assert_eq!(
+        (counts["held"], counts["routed"], counts["failed"]),
+        (2, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn max_size_caps_the_file_and_raising_it_lets_commits_through_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let j = Journal::open_with(
+        &path,
+        JournalOptions {
+            max_size_mib: Some(1),
+        },
+    )
+    .unwrap();
+    let big = "x".repeat(200 * 1024);
+    let mut stored = 0;
+    let err = loop {
+        let mut m = adapted(&format!("S{stored}"), &[], &[DEST]);
+        m.payload = big.clone().into_bytes();
+        match j.commit_message(m).await {
+            Ok(_) => stored += 1,
+            Err(e) => break e,
+        }
+        assert!(stored < 20, "1 MiB cannot hold 20 payloads of 200 KiB");
+    };
+    assert!(err.is_disk_full(), "{err:?}");
+    assert!(stored >= 2, "{stored}");
+    // Space comes back (here: a larger cap): commits go through again.
+    j.exec_on_writer("PRAGMA max_page_count = 100000")
+        .await
+        .unwrap();
+    let mut m = adapted("AFTER", &[], &[DEST]);
+    m.payload = big.into_bytes();
+    j.commit_message(m).await.unwrap();
 }

@@ -30,6 +30,8 @@ pub(super) enum Request {
 
 pub(super) enum Op {
     Commit(Box<PreparedMessage>),
+    /// A held message gets its outcome.
+    ResolveHeld(Box<PreparedResolve>),
     MarkDelivered {
         ids: Vec<i64>,
         now_ms: i64,
@@ -62,6 +64,7 @@ impl Op {
     fn bytes(&self) -> usize {
         match self {
             Op::Commit(m) => m.bytes,
+            Op::ResolveHeld(r) => r.bytes,
             Op::MarkDelivered { ids, .. } => 64 + ids.len() * 8,
             Op::MarkFailed { error, .. } | Op::MarkDead { error, .. } => 64 + error.len(),
             Op::Prune { .. } | Op::RetryDead { .. } | Op::DiscardDead { .. } => 64,
@@ -72,6 +75,8 @@ impl Op {
 #[derive(Debug)]
 pub(super) enum Done {
     Receipt(CommitReceipt),
+    /// `None`: the message was not held.
+    Resolved(Option<CommitReceipt>),
     Unit,
     Count(u64),
     /// The destination of the outbox entry acted on; `None`: no such entry in that state.
@@ -103,9 +108,28 @@ enum PreparedOutcome {
         reason: String,
     },
     Held {
+        plugin: Option<String>,
         reason: String,
     },
 }
+
+/// A held message's new outcome, prepared on the caller's task.
+pub(super) struct PreparedResolve {
+    id: MessageId,
+    outcome: PreparedOutcome,
+    bytes: usize,
+}
+
+impl PreparedResolve {
+    pub(super) fn new(id: MessageId, outcome: Outcome) -> Self {
+        let mut bytes = 256;
+        let outcome = PreparedOutcome::new(outcome, &mut bytes);
+        PreparedResolve { id, outcome, bytes }
+    }
+}
+
+/// Changes of the pending-entry counts made by one request: `(destination, +1 | -1)`.
+type Deltas = Vec<(String, i64)>;
 
 struct PreparedRecord {
     id: String,
@@ -117,10 +141,10 @@ struct PreparedRecord {
     destinations: Vec<String>,
 }
 
-impl PreparedMessage {
-    pub(super) fn new(m: IngestedMessage) -> Self {
-        let mut bytes = m.payload.len() + 256;
-        let outcome = match m.outcome {
+impl PreparedOutcome {
+    /// Serialises the records; adds their weight to `bytes`.
+    fn new(outcome: Outcome, bytes: &mut usize) -> Self {
+        match outcome {
             Outcome::Adapted {
                 plugin,
                 plugin_version,
@@ -138,7 +162,7 @@ impl PreparedMessage {
                     .into_iter()
                     .map(|r| {
                         let json = r.record.to_json_line();
-                        bytes += json.len() + 64 * (1 + r.destinations.len());
+                        *bytes += json.len() + 64 * (1 + r.destinations.len());
                         let mut seen = HashSet::new();
                         PreparedRecord {
                             id: r.record.envelope.id.clone(),
@@ -157,8 +181,15 @@ impl PreparedMessage {
                     .collect(),
             },
             Outcome::Failed { plugin, reason } => PreparedOutcome::Failed { plugin, reason },
-            Outcome::Held { reason } => PreparedOutcome::Held { reason },
-        };
+            Outcome::Held { plugin, reason } => PreparedOutcome::Held { plugin, reason },
+        }
+    }
+}
+
+impl PreparedMessage {
+    pub(super) fn new(m: IngestedMessage) -> Self {
+        let mut bytes = m.payload.len() + 256;
+        let outcome = PreparedOutcome::new(m.outcome, &mut bytes);
         PreparedMessage {
             source: m.source,
             content_type: m.content_type,
@@ -236,11 +267,15 @@ fn run_batch(conn: &Connection, batch: &mut Vec<(Op, Reply<Done>)>, counters: &C
     // Optimistic first: no savepoints (a savepoint makes SQLite copy every already-dirty page
     // a request touches). If a request fails, start over with one savepoint per request.
     let ops = || batch.iter().map(|(op, _)| op);
-    let outcome = match run_ops(conn, ops(), false) {
+    let mut deltas = Deltas::new();
+    let outcome = match run_ops(conn, ops(), false, &mut deltas) {
         Ok(None) => exec(conn, "ROLLBACK")
             .and_then(|()| exec(conn, "BEGIN IMMEDIATE"))
             .map_err(ctx("restarting a transaction"))
-            .and_then(|()| run_ops(conn, ops(), true)),
+            .and_then(|()| {
+                deltas.clear();
+                run_ops(conn, ops(), true, &mut deltas)
+            }),
         other => other,
     };
     let results = match outcome.and_then(|r| {
@@ -253,6 +288,21 @@ fn run_batch(conn: &Connection, batch: &mut Vec<(Op, Reply<Done>)>, counters: &C
         Err(e) => return abort(conn, batch, e, fail_all),
     };
     counters.transactions.fetch_add(1, Ordering::Relaxed);
+    // Committed: the pending counts move before anyone hears of it.
+    for (destination, delta) in deltas {
+        match counters.pending.get(&destination) {
+            Some(n) => {
+                n.fetch_add(delta, Ordering::Relaxed);
+            }
+            None => {
+                counters
+                    .pending
+                    .entry(destination)
+                    .or_default()
+                    .fetch_add(delta, Ordering::Relaxed);
+            }
+        }
+    }
     for ((_, reply), result) in batch.drain(..).zip(results) {
         let _ = reply.send(result);
     }
@@ -261,23 +311,28 @@ fn run_batch(conn: &Connection, batch: &mut Vec<(Op, Reply<Done>)>, counters: &C
 /// Runs the requests of a batch. With `savepoints`, each runs in its own savepoint: a request
 /// that fails is rolled back alone and gets its error. Without, the first failing request
 /// stops the run with `Ok(None)` (the caller rolls back and retries with savepoints). `Err`
-/// means the whole transaction is lost.
+/// means the whole transaction is lost. The pending-count changes of the requests that
+/// succeeded are added to `deltas`.
 fn run_ops<'a>(
     conn: &Connection,
     ops: impl Iterator<Item = &'a Op>,
     savepoints: bool,
+    deltas: &mut Deltas,
 ) -> Result<Option<Vec<Result<Done, JournalError>>>, JournalError> {
     let now = now_ms();
     let mut results = Vec::new();
+    let mut op_deltas = Deltas::new();
     for op in ops {
         if savepoints {
             exec(conn, "SAVEPOINT request").map_err(ctx("starting a savepoint"))?;
         }
-        match apply(conn, op, now) {
+        op_deltas.clear();
+        match apply(conn, op, now, &mut op_deltas) {
             Ok(done) => {
                 if savepoints {
                     exec(conn, "RELEASE request").map_err(ctx("releasing a savepoint"))?;
                 }
+                deltas.append(&mut op_deltas);
                 results.push(Ok(done));
             }
             // SQLite rolled the whole transaction back (disk full, I/O error): every request
@@ -314,12 +369,13 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, JournalError> {
+fn apply(conn: &Connection, op: &Op, now: i64, deltas: &mut Deltas) -> Result<Done, JournalError> {
     match op {
-        Op::Commit(m) => commit_message(conn, m, now).map(Done::Receipt),
+        Op::Commit(m) => commit_message(conn, m, now, deltas).map(Done::Receipt),
+        Op::ResolveHeld(r) => resolve_held(conn, r, now, deltas).map(Done::Resolved),
         Op::MarkDelivered { ids, now_ms } => {
             for &id in ids {
-                finish(conn, id, "delivered", None, *now_ms)?;
+                finish(conn, id, "delivered", None, *now_ms, deltas)?;
             }
             Ok(Done::Unit)
         }
@@ -329,27 +385,39 @@ fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, JournalError> {
             next_attempt_at_ms,
         } => mark_failed(conn, *id, error, *next_attempt_at_ms, now).map(|()| Done::Unit),
         Op::MarkDead { id, error } => {
-            finish(conn, *id, "dead", Some(error), now).map(|()| Done::Unit)
+            finish(conn, *id, "dead", Some(error), now, deltas).map(|()| Done::Unit)
         }
         Op::Prune {
             older_than_ms,
             limit,
         } => prune(conn, *older_than_ms, *limit).map(Done::Count),
-        Op::RetryDead { id } => operator_action(conn, *id, "requeued", now).map(Done::Destination),
+        Op::RetryDead { id } => {
+            let d = operator_action(conn, *id, "requeued", now)?;
+            if let Some(d) = &d {
+                deltas.push((d.clone(), 1));
+            }
+            Ok(Done::Destination(d))
+        }
         Op::DiscardDead { id } => {
             operator_action(conn, *id, "discarded", now).map(Done::Destination)
         }
     }
 }
 
-fn commit_message(
-    conn: &Connection,
-    m: &PreparedMessage,
-    now: i64,
-) -> Result<CommitReceipt, JournalError> {
-    const OP: &str = "storing a message";
-    let e = ctx(OP);
-    let (outcome, status, error, plugin, plugin_version, smid, mtype, rules) = match &m.outcome {
+/// The `messages` columns an outcome sets.
+struct Columns<'a> {
+    outcome: &'static str,
+    status: MessageStatus,
+    error: Option<String>,
+    plugin: Option<&'a str>,
+    plugin_version: Option<&'a str>,
+    source_message_id: Option<&'a str>,
+    message_type: Option<&'a str>,
+    rules_version: Option<&'a str>,
+}
+
+fn columns(outcome: &PreparedOutcome) -> Columns<'_> {
+    match outcome {
         PreparedOutcome::Adapted {
             plugin,
             plugin_version,
@@ -370,38 +438,48 @@ fn commit_message(
             } else {
                 (MessageStatus::Routed, None)
             };
-            (
-                "adapted",
+            Columns {
+                outcome: "adapted",
                 status,
                 error,
-                Some(plugin.as_str()),
-                Some(plugin_version.as_str()),
-                Some(source_message_id.as_str()),
-                message_type.as_deref(),
-                Some(rules_version.as_str()),
-            )
+                plugin: Some(plugin.as_str()),
+                plugin_version: Some(plugin_version.as_str()),
+                source_message_id: Some(source_message_id.as_str()),
+                message_type: message_type.as_deref(),
+                rules_version: Some(rules_version.as_str()),
+            }
         }
-        PreparedOutcome::Failed { plugin, reason } => (
-            "failed",
-            MessageStatus::Failed,
-            Some(reason.clone()),
-            plugin.as_deref(),
-            None,
-            None,
-            None,
-            None,
-        ),
-        PreparedOutcome::Held { reason } => (
-            "held",
-            MessageStatus::Held,
-            Some(reason.clone()),
-            None,
-            None,
-            None,
-            None,
-            None,
-        ),
-    };
+        PreparedOutcome::Failed { plugin, reason } => Columns {
+            outcome: "failed",
+            status: MessageStatus::Failed,
+            error: Some(reason.clone()),
+            plugin: plugin.as_deref(),
+            plugin_version: None,
+            source_message_id: None,
+            message_type: None,
+            rules_version: None,
+        },
+        PreparedOutcome::Held { plugin, reason } => Columns {
+            outcome: "held",
+            status: MessageStatus::Held,
+            error: Some(reason.clone()),
+            plugin: plugin.as_deref(),
+            plugin_version: None,
+            source_message_id: None,
+            message_type: None,
+            rules_version: None,
+        },
+    }
+}
+
+fn commit_message(
+    conn: &Connection,
+    m: &PreparedMessage,
+    now: i64,
+    deltas: &mut Deltas,
+) -> Result<CommitReceipt, JournalError> {
+    let e = ctx("storing a message");
+    let c = columns(&m.outcome);
     conn.prepare_cached(
         "INSERT INTO messages (source, content_type, received_at, stored_at, peer, outcome,
              status, error, plugin, plugin_version, source_message_id, message_type,
@@ -415,89 +493,124 @@ fn commit_message(
             m.received_at,
             now,
             m.peer,
-            outcome,
-            status.as_str(),
-            error,
-            plugin,
-            plugin_version,
-            smid,
-            mtype,
-            rules,
+            c.outcome,
+            c.status.as_str(),
+            c.error,
+            c.plugin,
+            c.plugin_version,
+            c.source_message_id,
+            c.message_type,
+            c.rules_version,
             m.payload,
         ])
     })
     .map_err(&e)?;
     let message_id = conn.last_insert_rowid();
+    store_records(conn, message_id, &m.outcome, c.status, now, deltas).map_err(&e)
+}
+
+/// A held message gets its outcome (same row); `None` when it is not held.
+fn resolve_held(
+    conn: &Connection,
+    r: &PreparedResolve,
+    now: i64,
+    deltas: &mut Deltas,
+) -> Result<Option<CommitReceipt>, JournalError> {
+    let e = ctx("resolving a held message");
+    let c = columns(&r.outcome);
+    let changed = conn
+        .prepare_cached(
+            "UPDATE messages SET outcome = ?2, status = ?3, error = ?4, plugin = ?5,
+                 plugin_version = ?6, source_message_id = ?7, message_type = ?8,
+                 rules_version = ?9
+             WHERE id = ?1 AND outcome = 'held'",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                r.id.0,
+                c.outcome,
+                c.status.as_str(),
+                c.error,
+                c.plugin,
+                c.plugin_version,
+                c.source_message_id,
+                c.message_type,
+                c.rules_version,
+            ])
+        })
+        .map_err(&e)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    store_records(conn, r.id.0, &r.outcome, c.status, now, deltas)
+        .map(Some)
+        .map_err(&e)
+}
+
+/// The records and outbox entries of a stored message's outcome (none unless adapted).
+fn store_records(
+    conn: &Connection,
+    message_id: i64,
+    outcome: &PreparedOutcome,
+    status: MessageStatus,
+    now: i64,
+    deltas: &mut Deltas,
+) -> rusqlite::Result<CommitReceipt> {
     let mut receipt = CommitReceipt {
         message_id: MessageId(message_id),
         new_records: 0,
         duplicate_records: 0,
     };
-    let PreparedOutcome::Adapted { records, .. } = &m.outcome else {
+    let PreparedOutcome::Adapted { records, .. } = outcome else {
         return Ok(receipt);
     };
 
-    let mut insert_record = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO records (id, first_message_id, patient_key, kind, json, content_sha)
+    let mut insert_record = conn.prepare_cached(
+        "INSERT OR IGNORE INTO records (id, first_message_id, patient_key, kind, json, content_sha)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .map_err(&e)?;
-    let mut find_record = conn
-        .prepare_cached("SELECT rec, content_sha, version FROM records WHERE id = ?1")
-        .map_err(&e)?;
-    let mut new_version = conn
-        .prepare_cached(
-            "UPDATE records SET json = ?2, content_sha = ?3, kind = ?4, patient_key = ?5,
+    )?;
+    let mut find_record =
+        conn.prepare_cached("SELECT rec, content_sha, version FROM records WHERE id = ?1")?;
+    let mut new_version = conn.prepare_cached(
+        "UPDATE records SET json = ?2, content_sha = ?3, kind = ?4, patient_key = ?5,
                  version = version + 1
              WHERE rec = ?1",
-        )
-        .map_err(&e)?;
-    let mut link = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO message_records
+    )?;
+    let mut link = conn.prepare_cached(
+        "INSERT OR IGNORE INTO message_records
                  (message_id, position, rec, route, held, duplicate)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .map_err(&e)?;
-    let mut enqueue = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO outbox (rec, destination, patient_key, state, created_at, version)
+    )?;
+    let mut enqueue = conn.prepare_cached(
+        "INSERT OR IGNORE INTO outbox (rec, destination, patient_key, state, created_at, version)
              VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
-        )
-        .map_err(&e)?;
+    )?;
     for (position, r) in records.iter().enumerate() {
-        let inserted = insert_record
-            .execute(params![
-                r.id,
-                message_id,
-                r.patient_key,
-                r.kind,
-                r.json,
-                &r.content_sha[..]
-            ])
-            .map_err(&e)?
-            == 1;
+        let inserted = insert_record.execute(params![
+            r.id,
+            message_id,
+            r.patient_key,
+            r.kind,
+            r.json,
+            &r.content_sha[..]
+        ])? == 1;
         let (rec, version, new): (i64, i64, bool) = if inserted {
             (conn.last_insert_rowid(), 1, true)
         } else {
             let (rec, sha, version): (i64, Vec<u8>, i64) = find_record
-                .query_row([&r.id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                .map_err(&e)?;
+                .query_row([&r.id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
             if sha == r.content_sha {
                 (rec, version, false)
             } else {
                 // Same id, other content: the source reused a message id. Never drop it as a
                 // duplicate: store it as the record's next version and deliver it again.
-                new_version
-                    .execute(params![
-                        rec,
-                        r.json,
-                        &r.content_sha[..],
-                        r.kind,
-                        r.patient_key
-                    ])
-                    .map_err(&e)?;
+                new_version.execute(params![
+                    rec,
+                    r.json,
+                    &r.content_sha[..],
+                    r.kind,
+                    r.patient_key
+                ])?;
                 (rec, version + 1, true)
             }
         };
@@ -513,17 +626,16 @@ fn commit_message(
             r.route,
             r.destinations.is_empty(),
             !new
-        ])
-        .map_err(&e)?;
+        ])?;
         for d in &r.destinations {
-            enqueue
-                .execute(params![rec, d, r.patient_key, now, version])
-                .map_err(&e)?;
+            if enqueue.execute(params![rec, d, r.patient_key, now, version])? == 1 {
+                deltas.push((d.clone(), 1));
+            }
         }
     }
     // A resend (or a message without records) may have nothing left to deliver.
     if status == MessageStatus::Routed && (records.is_empty() || receipt.duplicate_records > 0) {
-        settle(conn, message_id).map_err(&e)?;
+        settle(conn, message_id)?;
     }
     Ok(receipt)
 }
@@ -559,6 +671,7 @@ fn finish(
     state: &'static str,
     error: Option<&str>,
     now: i64,
+    deltas: &mut Deltas,
 ) -> Result<(), JournalError> {
     let op = if state == "delivered" {
         "marking delivered"
@@ -571,24 +684,28 @@ fn finish(
     let sql = if state == "delivered" {
         "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, finished_at = ?2,
              last_error = COALESCE(?3, last_error)
-         WHERE id = ?1 AND state = 'pending'"
+         WHERE id = ?1 AND state = 'pending' RETURNING destination"
     } else {
         "UPDATE outbox SET state = 'dead', attempts = attempts + 1, finished_at = ?2,
              last_error = COALESCE(?3, last_error)
-         WHERE id = ?1 AND state = 'pending'"
+         WHERE id = ?1 AND state = 'pending' RETURNING destination"
     };
-    let changed = conn
+    let destination: Option<String> = conn
         .prepare_cached(sql)
-        .and_then(|mut s| s.execute(params![id, now, error]))
+        .and_then(|mut s| {
+            s.query_row(params![id, now, error], |r| r.get(0))
+                .optional()
+        })
         .map_err(&e)?;
-    if changed == 0 {
+    let Some(destination) = destination else {
         tracing::warn!(
             outbox_id = id,
             state,
             "outbox entry is not pending; mark ignored"
         );
         return Ok(());
-    }
+    };
+    deltas.push((destination, -1));
     record_attempt(conn, id, now, state, error).map_err(&e)?;
     let messages: Vec<i64> = conn
         .prepare_cached(

@@ -82,4 +82,19 @@ impl PluginError {
     pub fn is_rejection(&self) -> bool {
         matches!(self, PluginError::Rejected { .. })
     }
+
+    /// True when the plugin itself misbehaved: it trapped (time or memory limit, panic…),
+    /// returned output that breaks the contract, or an instance of it could not be made. These
+    /// count towards its circuit breaker; a rejection (the adapter's typed answer, whatever its
+    /// kind) and host errors do not.
+    pub fn is_plugin_fault(&self) -> bool {
+        matches!(
+            self,
+            PluginError::Trap { .. }
+                | PluginError::InvalidOutput { .. }
+                | PluginError::Instantiate { .. }
+                | PluginError::Configure { .. }
+                | PluginError::Contract { .. }
+        )
+    }
 }

@@ -17,6 +17,11 @@ pub struct PluginLimits {
     pub max_records: u32,
     /// An instance is recycled after this many calls, so a slow leak in a plugin is bounded.
     pub recycle_after_calls: u32,
+    /// Circuit breaker: after this many consecutive calls that failed by the plugin's fault
+    /// (trap, invalid output, instance that cannot be made), the plugin is suspended and its
+    /// sources' messages are stored as held until an operator resumes it or a new build is
+    /// loaded. 0 = never suspend.
+    pub breaker_failures: u32,
 }
 
 impl Default for PluginLimits {
@@ -27,6 +32,7 @@ impl Default for PluginLimits {
             max_output_mib: 32,
             max_records: 10_000,
             recycle_after_calls: 100_000,
+            breaker_failures: 5,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! blocking threads (`spawn_blocking` or a worker thread), never on a tokio worker.
 
 mod bindings;
+pub mod breaker;
 mod engine;
 mod error;
 mod host;
@@ -24,6 +25,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
+pub use breaker::{Breaker, BreakerState, BreakerStatus};
 pub use engine::PluginEngine;
 pub use error::{PluginError, Rejection, TrapCause};
 pub use limits::PluginLimits;

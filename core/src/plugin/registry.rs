@@ -1,18 +1,20 @@
 //! The configured plugins, each hot-swappable: when a plugin's `.wasm` changes on disk, the new
 //! build is loaded and serves the next messages; a build that fails to load is rejected and the
-//! old one keeps serving.
+//! old one keeps serving. Each configured plugin has a circuit [`Breaker`] that outlives its
+//! builds; a new build resumes a suspended breaker (and calls the new-build hook, which the
+//! topology uses to re-process the held messages).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 
-use super::{Plugin, PluginEngine, PluginError, PluginSpec};
+use super::{Breaker, BreakerStatus, Plugin, PluginEngine, PluginError, PluginSpec};
 
 /// Quiet time after the last change before a plugin is reloaded (a build writes in steps).
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -23,7 +25,12 @@ struct Slot {
     last_error: Mutex<Option<String>>,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
+    breaker: Arc<Breaker>,
 }
+
+/// Called with a plugin's name after a new build of it was swapped in while its breaker was
+/// suspended (now resuming).
+pub type NewBuildHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// Status of one plugin, for operators.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,11 +45,13 @@ pub struct PluginStatus {
     pub reload_failures: u64,
     pub last_error: Option<String>,
     pub limits: super::PluginLimits,
+    pub breaker: BreakerStatus,
 }
 
 pub struct PluginRegistry {
     engine: PluginEngine,
     slots: BTreeMap<String, Slot>,
+    on_new_build: OnceLock<NewBuildHook>,
 }
 
 impl PluginRegistry {
@@ -60,6 +69,7 @@ impl PluginRegistry {
                     slots.insert(
                         spec.name.clone(),
                         Slot {
+                            breaker: Arc::new(Breaker::new(spec.limits.breaker_failures)),
                             spec,
                             current: ArcSwap::from_pointee(p),
                             last_error: Mutex::new(None),
@@ -72,7 +82,11 @@ impl PluginRegistry {
             }
         }
         if errors.is_empty() {
-            Ok(PluginRegistry { engine, slots })
+            Ok(PluginRegistry {
+                engine,
+                slots,
+                on_new_build: OnceLock::new(),
+            })
         } else {
             Err(errors)
         }
@@ -81,6 +95,46 @@ impl PluginRegistry {
     /// The plugin serving now.
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
         self.slots.get(name).map(|s| s.current.load_full())
+    }
+
+    /// The circuit breaker of `name`.
+    pub fn breaker(&self, name: &str) -> Option<&Arc<Breaker>> {
+        self.slots.get(name).map(|s| &s.breaker)
+    }
+
+    /// Feeds `name`'s breaker with the result of a call made on `build`. Results of a build
+    /// that no longer serves are ignored (a new build starts with a clean count). Returns true
+    /// when this result suspended the plugin.
+    pub fn record_result(
+        &self,
+        name: &str,
+        build: &Arc<Plugin>,
+        error: Option<&PluginError>,
+    ) -> bool {
+        let Some(slot) = self.slots.get(name) else {
+            return false;
+        };
+        match error {
+            Some(e) if e.is_plugin_fault() => {
+                if !Arc::ptr_eq(&slot.current.load(), build) {
+                    return false;
+                }
+                let tripped = slot.breaker.record_fault(&fault_class(e));
+                if tripped {
+                    tracing::error!(plugin = %name, threshold = slot.breaker.threshold(), "plugin SUSPENDED by its circuit breaker: its messages are stored as held until it is resumed (POST /plugins/{name}/resume) or a new build is loaded");
+                }
+                tripped
+            }
+            _ => {
+                slot.breaker.record_success();
+                false
+            }
+        }
+    }
+
+    /// Sets the function called after a new build of a suspended plugin was swapped in (once).
+    pub fn set_new_build_hook(&self, hook: NewBuildHook) {
+        let _ = self.on_new_build.set(hook);
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -103,6 +157,7 @@ impl PluginRegistry {
                     reload_failures: s.reload_failures.load(Ordering::Relaxed),
                     last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
                     limits: *p.limits(),
+                    breaker: s.breaker.status(),
                 }
             })
             .collect()
@@ -131,6 +186,13 @@ impl PluginRegistry {
                 slot.reloads.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut e) = slot.last_error.lock() {
                     *e = None;
+                }
+                // A new build gets a fresh start: a suspended plugin resumes with it.
+                if slot.breaker.begin_resume() {
+                    tracing::info!(plugin = %name, "new build of a suspended plugin: resuming; its held messages are re-processed");
+                    if let Some(hook) = self.on_new_build.get() {
+                        hook(name);
+                    }
                 }
                 Ok(true)
             }
@@ -209,6 +271,18 @@ impl PluginRegistry {
             tx,
             thread: Some(thread),
         })
+    }
+}
+
+/// The class of a fault, without the plugin's own text (which may quote the message).
+fn fault_class(e: &PluginError) -> String {
+    match e {
+        PluginError::Trap { cause, .. } => format!("trapped: {cause}"),
+        PluginError::InvalidOutput { .. } => "invalid output".into(),
+        PluginError::Instantiate { .. } => "cannot instantiate".into(),
+        PluginError::Configure { .. } => "refused its settings".into(),
+        PluginError::Contract { .. } => "broke the contract".into(),
+        other => other.to_string(),
     }
 }
 

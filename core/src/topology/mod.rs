@@ -10,8 +10,10 @@
 //! task stops and the journal flushes and closes.
 
 mod pipeline;
+#[cfg(test)]
+mod tests;
 
-pub use pipeline::{Ingested, Pipeline, SourceCtx, Waker};
+pub use pipeline::{Ingested, Pipeline, ResumeOutcome, SourceCtx, Waker};
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -27,7 +29,7 @@ use crate::admin::{AdminListener, AdminServer, AdminState};
 use crate::config::Config;
 use crate::deliver::Deliveries;
 use crate::ingest::{self, Sources};
-use crate::journal::Journal;
+use crate::journal::{Journal, JournalOptions};
 use crate::plugin::{PluginEngine, PluginRegistry, PluginWatcher};
 use crate::route::{self, RoutesHandle, RoutesWatcher};
 
@@ -51,8 +53,13 @@ impl Topology {
     pub async fn start(config: &Config) -> anyhow::Result<Topology> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
-        let journal = Journal::open(&config.journal.path)
-            .with_context(|| format!("opening the journal {}", config.journal.path.display()))?;
+        let journal = Journal::open_with(
+            &config.journal.path,
+            JournalOptions {
+                max_size_mib: config.journal.max_size_mib,
+            },
+        )
+        .with_context(|| format!("opening the journal {}", config.journal.path.display()))?;
 
         let engine = PluginEngine::new(Some(config.component_cache_dir()))
             .context("starting the wasm engine")?;
@@ -90,12 +97,36 @@ impl Topology {
         let waker: Waker = Arc::new(move |d: &str| {
             wake_target.wake(d);
         });
-        let pipeline = Arc::new(Pipeline::new(
-            journal.clone(),
-            Arc::clone(&plugins),
-            Arc::clone(&routes),
-            waker,
-        ));
+        let source_ctxs = config
+            .sources
+            .iter()
+            .map(|(name, c)| (name.clone(), ingest::source_ctx(name, c)))
+            .collect();
+        let pipeline = Arc::new(
+            Pipeline::new(
+                journal.clone(),
+                Arc::clone(&plugins),
+                Arc::clone(&routes),
+                waker,
+            )
+            .with_backpressure(
+                config.delivery.max_pending,
+                Duration::from_millis(config.delivery.max_pending_wait_ms),
+            )
+            .with_sources(source_ctxs),
+        );
+        // Circuit breakers: held messages left from before a restart keep their plugin
+        // suspended; a new build of a suspended plugin re-processes its held messages.
+        pipeline
+            .suspend_plugins_with_held_messages()
+            .await
+            .context("reading held messages")?;
+        let weak = Arc::downgrade(&pipeline);
+        plugins.set_new_build_hook(Box::new(move |name: &str| {
+            if let Some(pipeline) = weak.upgrade() {
+                pipeline.start_drain(name);
+            }
+        }));
 
         let admin_listener = config
             .admin
@@ -172,6 +203,7 @@ impl Topology {
         if let Some(sources) = self.sources.take() {
             sources.join().await;
         }
+        self.pipeline.stop_drains().await;
         tracing::info!("sources stopped; finishing deliveries");
         self.deliveries.shutdown().await;
         if let Some(retention) = self.retention.take() {

@@ -2,20 +2,42 @@
 //! sandbox, route its records under one rules version, store message + records + outbox in one
 //! group-committed transaction, and wake the destinations. Sources acknowledge the sender only
 //! after [`Pipeline::ingest`] returns.
+//!
+//! Two safety valves sit on that path:
+//!
+//! - **Circuit breaker** (per plugin, [`crate::plugin::breaker`]): while a plugin is suspended
+//!   (or resuming), its sources' messages are not adapted but stored as held
+//!   ([`Ingested::Held`]; durable, so the source acknowledges them). [`Pipeline::resume_plugin`]
+//!   (admin API) or a new build starts a drain task that re-processes the held messages in
+//!   order ([`Journal::resolve_held`]: same message row, idempotent), then serves again.
+//! - **Back-pressure** (`[delivery] max_pending`): a message whose records would go to a
+//!   destination that already has `max_pending` entries pending is not stored
+//!   ([`JournalError::Backpressure`]); [`Pipeline::ingest_or_wait`] first waits (bounded) for the
+//!   destination to drain. Pending counts are kept in memory by the journal (no query).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use crate::journal::{
     CommitReceipt, IngestedMessage, Journal, JournalError, MessageId, Outcome, RoutedRecord,
 };
-use crate::plugin::{Inbound, PluginError, PluginRegistry};
+use crate::plugin::{AdaptOutput, BreakerState, Inbound, Plugin, PluginError, PluginRegistry};
 use crate::route::RoutesHandle;
 use crate::telemetry;
+
+/// How often a message waiting for a full destination looks again.
+const BACKPRESSURE_POLL: Duration = Duration::from_millis(50);
+/// Held messages re-processed per journal query by a drain.
+const DRAIN_CHUNK: usize = 100;
+/// A drain that hit a journal error (or a full destination) tries again after this long.
+const DRAIN_RETRY: Duration = Duration::from_secs(1);
 
 /// What a source knows about itself, handed to the pipeline with each message.
 #[derive(Debug, Clone)]
@@ -40,6 +62,12 @@ pub enum Ingested {
         message_id: MessageId,
         error: PluginError,
     },
+    /// Stored as held, not adapted: the source's plugin is suspended by its circuit breaker.
+    /// Durable: it is adapted when the plugin is resumed.
+    Held {
+        message_id: MessageId,
+        reason: String,
+    },
 }
 
 /// Called with each destination that has new records to deliver.
@@ -51,6 +79,8 @@ pub struct SourceCounts {
     pub received: u64,
     pub adapted: u64,
     pub failed: u64,
+    /// Stored as held (plugin suspended); counted again as adapted or failed once resumed.
+    pub held: u64,
     /// When the last message came in (ms since the epoch).
     pub last_received_at_ms: Option<i64>,
 }
@@ -60,7 +90,42 @@ struct SourceCounters {
     received: AtomicU64,
     adapted: AtomicU64,
     failed: AtomicU64,
+    held: AtomicU64,
     last_received_at_ms: AtomicU64,
+}
+
+/// What a counter update is about.
+#[derive(Clone, Copy)]
+enum Count {
+    Received,
+    Adapted,
+    Failed,
+    Held,
+}
+
+/// What a plugin call gave, routed.
+enum Processed {
+    Adapted {
+        output_id: String,
+        message_type: Option<String>,
+        plugin_version: String,
+        rules_version: String,
+        records: Vec<RoutedRecord>,
+        touched: Vec<String>,
+    },
+    Failed(PluginError),
+}
+
+/// The answer to [`Pipeline::resume_plugin`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ResumeOutcome {
+    pub plugin: String,
+    /// The breaker's state after the call (`resuming` while held messages are re-processed).
+    pub state: &'static str,
+    /// The plugin was suspended (false: it was serving or resuming already).
+    pub was_suspended: bool,
+    /// A drain task re-processes the held messages (started now or already running).
+    pub draining: bool,
 }
 
 pub struct Pipeline {
@@ -69,6 +134,14 @@ pub struct Pipeline {
     routes: Arc<RoutesHandle>,
     wake: Waker,
     counts: DashMap<String, SourceCounters>,
+    /// `[delivery] max_pending` (0: no limit) and how long [`Pipeline::ingest_or_wait`] waits.
+    max_pending: u64,
+    max_pending_wait: Duration,
+    /// The configured sources (to re-process held messages as their source would).
+    sources: HashMap<String, SourceCtx>,
+    drains: Mutex<Vec<JoinHandle<()>>>,
+    stopping: watch::Sender<bool>,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Pipeline {
@@ -84,7 +157,28 @@ impl Pipeline {
             routes,
             wake,
             counts: DashMap::new(),
+            max_pending: 0,
+            max_pending_wait: Duration::ZERO,
+            sources: HashMap::new(),
+            drains: Mutex::new(Vec::new()),
+            stopping: watch::channel(false).0,
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
+    }
+
+    /// Back-pressure: refuse messages routed to a destination with `max_pending` entries
+    /// pending or more (0: no limit); [`Pipeline::ingest_or_wait`] waits up to `wait` first.
+    pub fn with_backpressure(mut self, max_pending: u64, wait: Duration) -> Self {
+        self.max_pending = max_pending;
+        self.max_pending_wait = wait;
+        self
+    }
+
+    /// The configured sources, by name (held messages are re-processed as their source would
+    /// process them: charset).
+    pub fn with_sources(mut self, sources: HashMap<String, SourceCtx>) -> Self {
+        self.sources = sources;
+        self
     }
 
     /// What `source` has handed to the pipeline since start.
@@ -97,15 +191,15 @@ impl Pipeline {
                     received: c.received.load(Ordering::Relaxed),
                     adapted: c.adapted.load(Ordering::Relaxed),
                     failed: c.failed.load(Ordering::Relaxed),
+                    held: c.held.load(Ordering::Relaxed),
                     last_received_at_ms: (last > 0).then_some(last as i64),
                 }
             })
             .unwrap_or_default()
     }
 
-    /// Counts a message of `source` (admin counters and metrics); `adapted`: `None` when only
-    /// received so far.
-    fn count(&self, source: &SourceCtx, adapted: Option<bool>) {
+    /// Counts a message of `source` (admin counters and metrics).
+    fn count(&self, source: &SourceCtx, what: Count) {
         let counters = match self.counts.get(&source.name) {
             Some(c) => c,
             None => self
@@ -114,21 +208,25 @@ impl Pipeline {
                 .or_default()
                 .downgrade(),
         };
-        match adapted {
-            None => {
+        match what {
+            Count::Received => {
                 counters.received.fetch_add(1, Ordering::Relaxed);
                 counters
                     .last_received_at_ms
                     .store(crate::clock::now_ms().max(0) as u64, Ordering::Relaxed);
                 telemetry::message_received(&source.name, &source.plugin);
             }
-            Some(true) => {
+            Count::Adapted => {
                 counters.adapted.fetch_add(1, Ordering::Relaxed);
                 telemetry::message_adapted(&source.name, &source.plugin);
             }
-            Some(false) => {
+            Count::Failed => {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 telemetry::message_failed(&source.name, &source.plugin);
+            }
+            Count::Held => {
+                counters.held.fetch_add(1, Ordering::Relaxed);
+                telemetry::message_held(&source.name, &source.plugin);
             }
         }
     }
@@ -146,7 +244,8 @@ impl Pipeline {
     }
 
     /// Adapts, routes and stores one message. `Err` means nothing was stored: the sender must
-    /// not be acknowledged (it will resend).
+    /// not be acknowledged (it will resend). A destination over `max_pending` refuses the
+    /// message at once ([`JournalError::Backpressure`]).
     ///
     /// Runs in a `message` span carrying the source, then the source's message id and the
     /// journal's message id once known (never patient data).
@@ -156,13 +255,37 @@ impl Pipeline {
         payload: Vec<u8>,
         peer: Option<String>,
     ) -> Result<Ingested, JournalError> {
+        self.ingest_with_wait(source, payload, peer, Duration::ZERO)
+            .await
+    }
+
+    /// [`Pipeline::ingest`], but a destination over `max_pending` is waited for (up to
+    /// `[delivery] max_pending_wait_ms`) before the message is refused: for senders that wait
+    /// for their acknowledgement anyway (MLLP, inbox).
+    pub async fn ingest_or_wait(
+        &self,
+        source: &SourceCtx,
+        payload: Vec<u8>,
+        peer: Option<String>,
+    ) -> Result<Ingested, JournalError> {
+        self.ingest_with_wait(source, payload, peer, self.max_pending_wait)
+            .await
+    }
+
+    async fn ingest_with_wait(
+        &self,
+        source: &SourceCtx,
+        payload: Vec<u8>,
+        peer: Option<String>,
+        wait: Duration,
+    ) -> Result<Ingested, JournalError> {
         let span = tracing::info_span!(
             "message",
             source = %source.name,
             source_message_id = tracing::field::Empty,
             message_id = tracing::field::Empty,
         );
-        self.ingest_in_span(source, payload, peer)
+        self.ingest_in_span(source, payload, peer, wait)
             .instrument(span)
             .await
     }
@@ -172,9 +295,10 @@ impl Pipeline {
         source: &SourceCtx,
         payload: Vec<u8>,
         peer: Option<String>,
+        wait: Duration,
     ) -> Result<Ingested, JournalError> {
         let received_at = crate::clock::now_rfc3339();
-        self.count(source, None);
+        self.count(source, Count::Received);
         let Some(plugin) = self.plugins.get(&source.plugin) else {
             // The configuration check makes this unreachable; store the message rather than lose it.
             let reason = format!(
@@ -185,7 +309,7 @@ impl Pipeline {
                 .store(source, payload, peer, None, reason)
                 .await
                 .map(|message_id| {
-                    self.count(source, Some(false));
+                    self.count(source, Count::Failed);
                     Ingested::Rejected {
                         message_id,
                         error: PluginError::Engine(format!(
@@ -195,6 +319,18 @@ impl Pipeline {
                     }
                 });
         };
+        // Circuit breaker: a suspended (or resuming) plugin is not called; the message is held.
+        if let Some(breaker) = self.plugins.breaker(&source.plugin)
+            && breaker.state() != BreakerState::Serving
+        {
+            // Announce the hold before looking again: a drain that ends meanwhile waits for it.
+            let _holding = breaker.hold_guard();
+            if breaker.state() != BreakerState::Serving {
+                return self
+                    .hold(source, payload, peer, received_at, breaker.state())
+                    .await;
+            }
+        }
         let inbound = Inbound {
             payload,
             content_type: source.content_type.clone(),
@@ -202,57 +338,18 @@ impl Pipeline {
             received_at: received_at.clone(),
             charset: source.charset.clone(),
         };
-        // Plugin calls are synchronous (and may run up to their time cap): keep them off the
-        // async workers (in the message's span).
-        let span = tracing::Span::current();
-        let plugin_name = source.plugin.clone();
-        let (inbound, result) = tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let started = Instant::now();
-            let result = plugin.adapt(&inbound);
-            // Metrics: adapt time per call, traps per cause.
-            telemetry::adapt_call(&plugin_name, started.elapsed(), result.as_ref().err());
-            (inbound, (result, plugin.info().version.clone()))
-        })
-        .await
-        .map_err(|e| JournalError::Internal(format!("adapter task failed: {e}")))?;
-        let (result, plugin_version) = result;
-
-        match result {
-            Ok(output) => {
-                tracing::Span::current()
-                    .record("source_message_id", output.source_message_id.as_str());
-                let rules = self.routes.current();
-                let records: Vec<RoutedRecord> = output
-                    .records
-                    .into_iter()
-                    .map(|record| {
-                        let decision = rules.route(&record.envelope);
-                        RoutedRecord {
-                            record,
-                            route: decision.route,
-                            destinations: decision.destinations,
-                        }
-                    })
-                    .collect();
-                let mut touched: Vec<String> = records
-                    .iter()
-                    .flat_map(|r| r.destinations.iter().cloned())
-                    .collect();
-                touched.sort_unstable();
-                touched.dedup();
-                // Metrics: records per route and destination, held records.
-                for r in &records {
-                    for d in &r.destinations {
-                        telemetry::record_routed(r.route.as_deref(), d);
-                    }
-                }
-                telemetry::records_held(
-                    &source.name,
-                    records.iter().filter(|r| r.destinations.is_empty()).count() as u64,
-                );
+        let (inbound, processed) = self.process(source, plugin, inbound).await?;
+        match processed {
+            Processed::Adapted {
+                output_id,
+                message_type,
+                plugin_version,
+                rules_version,
+                records,
+                touched,
+            } => {
+                self.admit(source, &touched, wait).await?;
                 let count = records.len();
-                let source_message_id = output.source_message_id.clone();
                 let commit_started = Instant::now();
                 let receipt = self
                     .journal
@@ -265,34 +362,18 @@ impl Pipeline {
                         outcome: Outcome::Adapted {
                             plugin: source.plugin.clone(),
                             plugin_version,
-                            source_message_id: output.source_message_id,
-                            message_type: output.message_type,
-                            rules_version: rules.version().to_string(),
+                            source_message_id: output_id.clone(),
+                            message_type,
+                            rules_version,
                             records,
                         },
                     })
                     .await?;
                 // Metrics: commit time (group commit included), duplicates.
                 telemetry::journal_commit(commit_started.elapsed());
-                telemetry::records_duplicate(&source.name, u64::from(receipt.duplicate_records));
-                self.count(source, Some(true));
-                tracing::Span::current().record("message_id", receipt.message_id.0);
-                tracing::debug!(
-                    records = count,
-                    new = receipt.new_records,
-                    duplicates = receipt.duplicate_records,
-                    "message stored"
-                );
-                for d in &touched {
-                    (self.wake)(d);
-                }
-                Ok(Ingested::Accepted {
-                    receipt,
-                    records: count,
-                    source_message_id,
-                })
+                Ok(self.stored(source, receipt, count, output_id, &touched))
             }
-            Err(error) => {
+            Processed::Failed(error) => {
                 let message_id = self
                     .store(
                         source,
@@ -302,14 +383,206 @@ impl Pipeline {
                         error.to_string(),
                     )
                     .await?;
-                self.count(source, Some(false));
-                tracing::Span::current().record("message_id", message_id.0);
-                // The plugin's own text may quote the message: only its class above debug.
-                tracing::warn!(source = %source.name, plugin = %source.plugin, error = %error_class(&error), "message rejected");
-                tracing::debug!(error = %error, "rejection detail");
-                Ok(Ingested::Rejected { message_id, error })
+                Ok(self.rejected(source, message_id, error))
             }
         }
+    }
+
+    /// Calls the plugin (off the async workers), feeds its breaker and routes the records.
+    async fn process(
+        &self,
+        source: &SourceCtx,
+        plugin: Arc<Plugin>,
+        inbound: Inbound,
+    ) -> Result<(Inbound, Processed), JournalError> {
+        // Plugin calls are synchronous (and may run up to their time cap): keep them off the
+        // async workers (in the message's span).
+        let span = tracing::Span::current();
+        let plugin_name = source.plugin.clone();
+        let build = Arc::clone(&plugin);
+        let (inbound, result, plugin_version) = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let started = Instant::now();
+            let result = plugin.adapt(&inbound);
+            // Metrics: adapt time per call, traps per cause.
+            telemetry::adapt_call(&plugin_name, started.elapsed(), result.as_ref().err());
+            let version = plugin.info().version.clone();
+            (inbound, result, version)
+        })
+        .await
+        .map_err(|e| JournalError::Internal(format!("adapter task failed: {e}")))?;
+        if self
+            .plugins
+            .record_result(&source.plugin, &build, result.as_ref().err())
+        {
+            telemetry::breaker_tripped(&source.plugin);
+        }
+        let output: AdaptOutput = match result {
+            Ok(output) => output,
+            Err(error) => return Ok((inbound, Processed::Failed(error))),
+        };
+        tracing::Span::current().record("source_message_id", output.source_message_id.as_str());
+        let rules = self.routes.current();
+        let records: Vec<RoutedRecord> = output
+            .records
+            .into_iter()
+            .map(|record| {
+                let decision = rules.route(&record.envelope);
+                RoutedRecord {
+                    record,
+                    route: decision.route,
+                    destinations: decision.destinations,
+                }
+            })
+            .collect();
+        let mut touched: Vec<String> = records
+            .iter()
+            .flat_map(|r| r.destinations.iter().cloned())
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        // Metrics: records per route and destination, held records.
+        for r in &records {
+            for d in &r.destinations {
+                telemetry::record_routed(r.route.as_deref(), d);
+            }
+        }
+        telemetry::records_held(
+            &source.name,
+            records.iter().filter(|r| r.destinations.is_empty()).count() as u64,
+        );
+        Ok((
+            inbound,
+            Processed::Adapted {
+                output_id: output.source_message_id,
+                message_type: output.message_type,
+                plugin_version,
+                rules_version: rules.version().to_string(),
+                records,
+                touched,
+            },
+        ))
+    }
+
+    /// Back-pressure: `Ok` when every destination in `touched` has fewer than `max_pending`
+    /// entries pending, waiting up to `wait` for them to drain.
+    async fn admit(
+        &self,
+        source: &SourceCtx,
+        touched: &[String],
+        wait: Duration,
+    ) -> Result<(), JournalError> {
+        if self.max_pending == 0 {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut waited = false;
+        loop {
+            let full = touched.iter().find_map(|d| {
+                let pending = self.journal.pending(d);
+                (pending >= self.max_pending).then_some((d, pending))
+            });
+            let Some((destination, pending)) = full else {
+                if waited {
+                    tracing::info!(source = %source.name, "destination drained below max_pending; message admitted");
+                }
+                return Ok(());
+            };
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                telemetry::ingest_refused(&source.name, "backpressure");
+                return Err(JournalError::Backpressure {
+                    destination: destination.clone(),
+                    pending,
+                    limit: self.max_pending,
+                });
+            }
+            if !waited {
+                tracing::warn!(source = %source.name, destination = %destination, pending, max_pending = self.max_pending, "destination over max_pending: waiting for it to drain");
+                waited = true;
+            }
+            tokio::time::sleep(BACKPRESSURE_POLL.min(deadline - now)).await;
+        }
+    }
+
+    /// Counts, logs and wakes after an adapted message was stored.
+    fn stored(
+        &self,
+        source: &SourceCtx,
+        receipt: CommitReceipt,
+        records: usize,
+        source_message_id: String,
+        touched: &[String],
+    ) -> Ingested {
+        telemetry::records_duplicate(&source.name, u64::from(receipt.duplicate_records));
+        self.count(source, Count::Adapted);
+        tracing::Span::current().record("message_id", receipt.message_id.0);
+        tracing::debug!(
+            records,
+            new = receipt.new_records,
+            duplicates = receipt.duplicate_records,
+            "message stored"
+        );
+        for d in touched {
+            (self.wake)(d);
+        }
+        Ingested::Accepted {
+            receipt,
+            records,
+            source_message_id,
+        }
+    }
+
+    /// Counts and logs after a message the plugin failed on was stored.
+    fn rejected(&self, source: &SourceCtx, message_id: MessageId, error: PluginError) -> Ingested {
+        self.count(source, Count::Failed);
+        tracing::Span::current().record("message_id", message_id.0);
+        // The plugin's own text may quote the message: only its class above debug.
+        tracing::warn!(source = %source.name, plugin = %source.plugin, error = %error_class(&error), "message rejected");
+        tracing::debug!(error = %error, "rejection detail");
+        Ingested::Rejected { message_id, error }
+    }
+
+    /// Stores a message as held (its plugin is suspended or resuming).
+    async fn hold(
+        &self,
+        source: &SourceCtx,
+        payload: Vec<u8>,
+        peer: Option<String>,
+        received_at: String,
+        state: BreakerState,
+    ) -> Result<Ingested, JournalError> {
+        let reason = match state {
+            BreakerState::Resuming => format!(
+                "plugin {} is resuming: held until the messages held before it are re-processed",
+                source.plugin
+            ),
+            _ => format!(
+                "plugin {} is suspended by its circuit breaker: held until it is resumed",
+                source.plugin
+            ),
+        };
+        let receipt = self
+            .journal
+            .commit_message(IngestedMessage {
+                source: source.name.clone(),
+                content_type: source.content_type.clone(),
+                received_at,
+                payload,
+                peer,
+                outcome: Outcome::Held {
+                    plugin: Some(source.plugin.clone()),
+                    reason: reason.clone(),
+                },
+            })
+            .await?;
+        self.count(source, Count::Held);
+        tracing::Span::current().record("message_id", receipt.message_id.0);
+        tracing::info!(source = %source.name, plugin = %source.plugin, state = state.as_str(), "message held: plugin not serving");
+        Ok(Ingested::Held {
+            message_id: receipt.message_id,
+            reason,
+        })
     }
 
     /// Stores a message that could not be adapted (or is not of the source's format at all).
@@ -321,9 +594,9 @@ impl Pipeline {
         plugin: Option<String>,
         reason: String,
     ) -> Result<MessageId, JournalError> {
-        self.count(source, None);
+        self.count(source, Count::Received);
         let message_id = self.store(source, payload, peer, plugin, reason).await?;
-        self.count(source, Some(false));
+        self.count(source, Count::Failed);
         Ok(message_id)
     }
 
@@ -348,6 +621,258 @@ impl Pipeline {
             .await?;
         Ok(receipt.message_id)
     }
+
+    // --- Held messages ----------------------------------------------------------------------
+
+    /// An operator resumes `plugin` (admin API): a suspended breaker becomes `resuming` and a
+    /// drain task re-processes the plugin's held messages, oldest first, then the plugin
+    /// serves again. Idempotent: on a resuming plugin it changes nothing; on a serving one it
+    /// only re-processes held messages left over (if any). `None` for an unknown plugin.
+    pub fn resume_plugin(self: &Arc<Self>, plugin: &str) -> Option<ResumeOutcome> {
+        let breaker = self.plugins.breaker(plugin)?;
+        let was_suspended = breaker.begin_resume();
+        if was_suspended {
+            tracing::info!(plugin = %plugin, "plugin resumed by an operator; its held messages are re-processed");
+        }
+        let draining = self.start_drain(plugin);
+        Some(ResumeOutcome {
+            plugin: plugin.to_string(),
+            state: breaker.state().as_str(),
+            was_suspended,
+            draining,
+        })
+    }
+
+    /// Starts the drain task of `plugin` unless one runs; true when one runs (now).
+    pub fn start_drain(self: &Arc<Self>, plugin: &str) -> bool {
+        let Some(breaker) = self.plugins.breaker(plugin) else {
+            return false;
+        };
+        if !breaker.try_start_drain() {
+            return true;
+        }
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(h) => h,
+            Err(_) => match &self.runtime {
+                Some(h) => h.clone(),
+                None => {
+                    breaker.end_drain();
+                    tracing::error!(plugin = %plugin, "no runtime to re-process held messages on");
+                    return false;
+                }
+            },
+        };
+        let task = runtime.spawn(Arc::clone(self).drain(plugin.to_string()));
+        let mut drains = self.drains.lock().unwrap_or_else(|p| p.into_inner());
+        drains.retain(|t| !t.is_finished());
+        drains.push(task);
+        true
+    }
+
+    /// Re-processes the held messages of `plugin` until none is left (then the breaker
+    /// serves), the plugin is suspended again, or the pipeline stops.
+    async fn drain(self: Arc<Self>, plugin: String) {
+        let Some(breaker) = self.plugins.breaker(&plugin).cloned() else {
+            return;
+        };
+        let mut stopping = self.stopping.subscribe();
+        let mut after = MessageId(0);
+        let mut final_pass = false;
+        let (mut adapted, mut failed) = (0u64, 0u64);
+        'drain: loop {
+            if *stopping.borrow() {
+                break;
+            }
+            if breaker.state() == BreakerState::Suspended {
+                tracing::warn!(plugin = %plugin, adapted, failed, "plugin suspended again while re-processing its held messages; the rest stay held");
+                break;
+            }
+            let ids = match self
+                .journal
+                .held_messages(&plugin, after, DRAIN_CHUNK)
+                .await
+            {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::warn!(plugin = %plugin, error = %e, "cannot list held messages; trying again");
+                    if pause(&mut stopping, DRAIN_RETRY).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            if ids.is_empty() {
+                if final_pass {
+                    break;
+                }
+                // Every message held so far is done: new messages go to the plugin again...
+                breaker.finish_resume();
+                // ...and those being held at this very moment are stored, then done too.
+                while breaker.holding() > 0 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                final_pass = true;
+                after = MessageId(0);
+                continue;
+            }
+            for id in ids {
+                if *stopping.borrow() || breaker.state() == BreakerState::Suspended {
+                    continue 'drain;
+                }
+                match self.reprocess_held(id).await {
+                    Ok(Some(Ingested::Accepted { .. })) => adapted += 1,
+                    Ok(Some(_)) => failed += 1,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(plugin = %plugin, message_id = id.0, error = %e, "cannot re-process a held message now; trying again");
+                        if pause(&mut stopping, DRAIN_RETRY).await {
+                            break 'drain;
+                        }
+                        continue 'drain;
+                    }
+                }
+                after = id;
+            }
+        }
+        breaker.end_drain();
+        match breaker.state() {
+            BreakerState::Serving => {
+                tracing::info!(plugin = %plugin, adapted, failed, "held messages re-processed; plugin serving");
+            }
+            // Resumed again while this drain was giving up (suspended again): it found a drain
+            // still running and started none, so start one now.
+            BreakerState::Resuming if !*stopping.borrow() => {
+                self.start_drain(&plugin);
+            }
+            _ => {}
+        }
+    }
+
+    /// Puts one held message through its plugin and routes now, as its source would have;
+    /// the held row gets the outcome. `Ok(None)`: it is not held any more (or gone).
+    pub async fn reprocess_held(&self, id: MessageId) -> Result<Option<Ingested>, JournalError> {
+        let Some(view) = self.journal.message(id).await? else {
+            return Ok(None);
+        };
+        let Some(plugin_name) = view.plugin.clone() else {
+            return Ok(None);
+        };
+        let source = match self.sources.get(&view.source) {
+            Some(ctx) => SourceCtx {
+                plugin: plugin_name.clone(),
+                content_type: view.content_type.clone(),
+                ..ctx.clone()
+            },
+            None => SourceCtx {
+                name: view.source.clone(),
+                plugin: plugin_name.clone(),
+                content_type: view.content_type.clone(),
+                charset: None,
+            },
+        };
+        let Some(plugin) = self.plugins.get(&plugin_name) else {
+            return Err(JournalError::Internal(format!(
+                "plugin {plugin_name} is not loaded"
+            )));
+        };
+        let span = tracing::info_span!(
+            "message",
+            source = %source.name,
+            source_message_id = tracing::field::Empty,
+            message_id = id.0,
+        );
+        async {
+            let inbound = Inbound {
+                payload: view.payload,
+                content_type: source.content_type.clone(),
+                source: source.name.clone(),
+                received_at: view.received_at,
+                charset: source.charset.clone(),
+            };
+            let (_, processed) = self.process(&source, plugin, inbound).await?;
+            match processed {
+                Processed::Adapted {
+                    output_id,
+                    message_type,
+                    plugin_version,
+                    rules_version,
+                    records,
+                    touched,
+                } => {
+                    self.admit(&source, &touched, DRAIN_RETRY).await?;
+                    let count = records.len();
+                    let outcome = Outcome::Adapted {
+                        plugin: plugin_name,
+                        plugin_version,
+                        source_message_id: output_id.clone(),
+                        message_type,
+                        rules_version,
+                        records,
+                    };
+                    Ok(self
+                        .journal
+                        .resolve_held(id, outcome)
+                        .await?
+                        .map(|receipt| self.stored(&source, receipt, count, output_id, &touched)))
+                }
+                Processed::Failed(error) => {
+                    let outcome = Outcome::Failed {
+                        plugin: Some(plugin_name),
+                        reason: error.to_string(),
+                    };
+                    Ok(self
+                        .journal
+                        .resolve_held(id, outcome)
+                        .await?
+                        .map(|_| self.rejected(&source, id, error)))
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Stops the drain tasks (shutdown): what they stored is stored; the rest stays held.
+    pub async fn stop_drains(&self) {
+        self.stopping.send_replace(true);
+        let tasks: Vec<JoinHandle<()>> = self
+            .drains
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// At start: a plugin with held messages left from before is suspended (it was when the
+    /// daemon stopped); an operator resumes it. Returns the plugins suspended.
+    pub async fn suspend_plugins_with_held_messages(&self) -> Result<Vec<String>, JournalError> {
+        let held = self.journal.held_counts().await?;
+        let mut suspended = Vec::new();
+        for (plugin, n) in held {
+            if let Some(breaker) = self.plugins.breaker(&plugin) {
+                breaker.suspend(&format!("{n} held message(s) from before the restart"));
+                tracing::warn!(plugin = %plugin, held = n, "plugin has held messages from before the restart: SUSPENDED until it is resumed (POST /plugins/{plugin}/resume)");
+                suspended.push(plugin);
+            } else if n > 0 {
+                tracing::warn!(plugin = %plugin, held = n, "held messages of a plugin that is no longer configured");
+            }
+        }
+        Ok(suspended)
+    }
+
+    /// Back-pressure settings: `max_pending` (0 = none).
+    pub fn max_pending(&self) -> u64 {
+        self.max_pending
+    }
+}
+
+/// Sleeps `d` unless the pipeline stops first; true when it stops.
+async fn pause(stopping: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    let _ = tokio::time::timeout(d, stopping.wait_for(|s| *s)).await;
+    *stopping.borrow()
 }
 
 /// What went wrong, without the plugin's free text (which may quote patient data): for logs

@@ -1,15 +1,30 @@
 //! The MLLP listener.
 //!
-//! - Many connections at once, at most `max_connections`: beyond that a new connection is
-//!   accepted and closed at once, with a warning. TCP_NODELAY is set on every connection.
+//! - Many connections at once, at most `max_connections`, and at most
+//!   `max_connections_per_peer` from one IP address (0 = no limit): beyond that a new connection
+//!   is accepted and closed at once, with a warning. TCP_NODELAY is set on every connection.
 //! - Each connection handles its messages in order (MLLP is request/ACK): frame → sniff →
 //!   [`Pipeline::ingest`] → ACK. The ACK is sent only after the pipeline returns `Ok`, i.e.
 //!   after the journal commit, as one frame written from one buffer.
 //!   - `Accepted` → AA; `Rejected` (stored as failed) → AE with an ERR; the connection stays
 //!     open.
+//!   - `Held` (the plugin is suspended by its circuit breaker; the message is durably stored
+//!     and will be adapted when the plugin is resumed) → AA: nothing is lost and nothing is
+//!     wrong with the message, so the sender must neither resend it (AE/AR make many engines
+//!     resend or stop the interface) nor wait; the hold is recorded in the journal (status
+//!     `held`), the logs and the metrics. (CA, "commit accept", belongs to enhanced-mode
+//!     acknowledgements, which senders of original-mode messages do not expect.)
 //!   - Not HL7 v2 at all → stored with [`Pipeline::store_failed`], then AR with an ERR.
 //!   - `Err(JournalError)`: nothing was stored, so NO ACK is sent: the error is logged and the
-//!     connection closed; the sender, seeing no ACK, resends (on a new connection).
+//!     connection closed; the sender, seeing no ACK, resends (on a new connection). This covers
+//!     a full disk (`DiskFull`, or `[journal] max_size_mib` reached): intake resumes by itself
+//!     with the first resend after space is freed. The connection is closed rather than kept
+//!     to retry the commit: no message sits in memory waiting for the disk, and no late ACK
+//!     reaches a sender that already gave up on the message (and may have resent it).
+//!   - Back-pressure (a destination of the message has `[delivery] max_pending` entries
+//!     pending or more): the connection first waits up to `max_pending_wait_ms` for it to
+//!     drain (the ACK is simply late); then, as for a journal error, no ACK and the connection
+//!     is closed, so a stuck destination slows intake down instead of growing the queue.
 //! - A frame over `max_frame_bytes` is logged and the connection closed (no ACK: nothing
 //!   was stored).
 //! - A connection without any inbound byte for `idle_timeout_secs` (0 = never) is closed;
@@ -34,6 +49,7 @@ use tokio_util::codec::Decoder;
 use super::ack::{self, AckCode, ErrInfo, Sniffed};
 use super::codec::{self, MllpCodec, MllpError};
 use crate::config::MllpSource;
+use crate::ingest::peers::{PeerLimit, PeerPermit};
 use crate::ingest::stopped;
 use crate::topology::{Ingested, Pipeline, SourceCtx};
 
@@ -46,6 +62,7 @@ pub struct MllpListener {
     max_frame: usize,
     idle: Option<Duration>,
     max_connections: usize,
+    peers: Arc<PeerLimit>,
 }
 
 impl MllpListener {
@@ -64,6 +81,7 @@ impl MllpListener {
             idle: (config.idle_timeout_secs > 0)
                 .then(|| Duration::from_secs(config.idle_timeout_secs)),
             max_connections: config.max_connections.max(1),
+            peers: PeerLimit::new(config.max_connections_per_peer),
         })
     }
 
@@ -86,6 +104,7 @@ impl MllpListener {
             max_frame,
             idle,
             max_connections,
+            peers,
         } = self;
         let shared = Arc::new(Shared {
             ctx,
@@ -104,6 +123,14 @@ impl MllpListener {
                 Some(done) = connections.join_next(), if !connections.is_empty() => reap(&source, done),
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        let Some(peer_permit) = peers.try_acquire(peer.ip()) else {
+                            crate::telemetry::ingest_refused(&source, "peer-limit");
+                            if peers.should_warn() {
+                                tracing::warn!(source = %source, peer = %peer, max_connections_per_peer = peers.max(), "MLLP: too many connections from this address; closing the new one");
+                            }
+                            drop(stream);
+                            continue;
+                        };
                         let Ok(permit) = permits.clone().try_acquire_owned() else {
                             tracing::warn!(source = %source, peer = %peer, max_connections, "MLLP: too many connections; closing the new one");
                             drop(stream);
@@ -112,7 +139,7 @@ impl MllpListener {
                         if let Err(e) = stream.set_nodelay(true) {
                             tracing::debug!(source = %source, peer = %peer, error = %e, "cannot set TCP_NODELAY");
                         }
-                        connections.spawn(serve(shared.clone(), stream, peer, permit, shutdown.clone()));
+                        connections.spawn(serve(shared.clone(), stream, peer, (permit, peer_permit), shutdown.clone()));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: do not spin.
@@ -151,7 +178,7 @@ async fn serve(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
-    _permit: OwnedSemaphorePermit,
+    _permits: (OwnedSemaphorePermit, PeerPermit),
     mut shutdown: watch::Receiver<bool>,
 ) {
     let source = shared.ctx.name.as_str();
@@ -233,7 +260,11 @@ async fn handle(
     let peer_name = Some(peer.to_string());
     let received = std::time::Instant::now(); // metrics: ACK latency
     let ack = match ack::sniff(&payload, ctx.charset.as_deref()) {
-        Sniffed::Hl7(header) => match shared.pipeline.ingest(ctx, payload, peer_name).await {
+        Sniffed::Hl7(header) => match shared
+            .pipeline
+            .ingest_or_wait(ctx, payload, peer_name)
+            .await
+        {
             Ok(Ingested::Accepted {
                 receipt,
                 records,
@@ -250,7 +281,16 @@ async fn handle(
                     Some(&ErrInfo::for_plugin_error(&error)),
                 )
             }
+            Ok(Ingested::Held { message_id, .. }) => {
+                tracing::info!(source, peer = %peer, message_id = %message_id, "MLLP message held (plugin suspended); stored, answering AA");
+                ack::build_ack(Some(&header), AckCode::Aa, None)
+            }
+            Err(e) if e.is_backpressure() => {
+                tracing::warn!(source, peer = %peer, error = %e, "MLLP message NOT stored (back-pressure): no ACK, closing the connection so that the sender resends later");
+                return false;
+            }
             Err(e) => {
+                crate::telemetry::ingest_refused(source, "journal");
                 tracing::error!(source, peer = %peer, error = %e, "MLLP message NOT stored (journal error): no ACK, closing the connection so that the sender resends");
                 return false;
             }
@@ -270,6 +310,7 @@ async fn handle(
                     )
                 }
                 Err(e) => {
+                    crate::telemetry::ingest_refused(source, "journal");
                     tracing::error!(source, peer = %peer, error = %e, "MLLP payload NOT stored (journal error): no ACK, closing the connection so that the sender resends");
                     return false;
                 }

@@ -17,6 +17,9 @@ fn config() -> SourceConfig {
         listen: "127.0.0.1:0".into(),
         path: "/ingest/lab".into(),
         max_body_bytes: LIMIT,
+        token_file: None,
+        token_env: None,
+        max_connections_per_peer: 0,
     })
 }
 
@@ -193,5 +196,161 @@ async fn journal_error_is_503_with_retry_after() {
         "{}",
         r.json
     );
+    h.shutdown(sources).await;
+}
+
+const INGEST_TOKEN: &str = "ingest-token-0123456789abcdef";
+
+fn config_with(f: impl FnOnce(&mut HttpSource)) -> SourceConfig {
+    let SourceConfig::Http(mut c) = config() else {
+        unreachable!()
+    };
+    f(&mut c);
+    SourceConfig::Http(c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bearer_token_is_required_before_the_body_is_read() {
+    let h = Harness::new();
+    let file = h.tmp.path().join("ingest-tokens");
+    std::fs::write(&file, format!("# senders\n{INGEST_TOKEN}\n")).unwrap();
+    let sources = h.start("h", config_with(|c| c.token_file = Some(file)));
+    let addr = sources.addr("h").unwrap();
+    let body = oru("TOKEN-1");
+
+    // No token, a wrong one, another scheme: 401, nothing stored.
+    for auth in [
+        String::new(),
+        "Authorization: Bearer wrong-token-0123456789abcdef\r\n".into(),
+        format!("Authorization: Basic {INGEST_TOKEN}\r\n"),
+    ] {
+        let req = format!(
+            "POST /ingest/lab HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let r = raw(addr, req.as_bytes()).await;
+        assert_eq!(r.status, 401, "{auth:?}: {}", r.json);
+        assert!(
+            r.headers.contains("www-authenticate: bearer"),
+            "{}",
+            r.headers
+        );
+        assert!(r.headers.contains("connection: close"), "{}", r.headers);
+    }
+    // The body is never read: a request announcing 1 GB, without sending it, is answered.
+    let req = "POST /ingest/lab HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\nMSH|";
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("answered and closed without the body")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 401"));
+    assert_eq!(h.total().await, 0);
+
+    // The right token: stored. Health needs none.
+    let req = format!(
+        "POST /ingest/lab HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {INGEST_TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let r = raw(addr, req.as_bytes()).await;
+    assert_eq!(r.status, 202, "{}", r.json);
+    let r = request(addr, "GET", "/health", b"").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(h.total().await, 1);
+    h.shutdown(sources).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_settings_without_any_token_refuse_to_start() {
+    let h = Harness::new();
+    let sources: std::collections::BTreeMap<String, SourceConfig> = [(
+        "h".to_string(),
+        config_with(|c| c.token_env = Some("PASSERELLE_TEST_UNSET_INGEST_TOKEN".into())),
+    )]
+    .into();
+    let err =
+        crate::ingest::start_all(&sources, h.pipeline.clone(), h.stop.subscribe()).unwrap_err();
+    assert!(format!("{err:#}").contains("give no token"), "{err:#}");
+    let empty = h.tmp.path().join("empty-tokens");
+    std::fs::write(&empty, "# nobody\n").unwrap();
+    let sources: std::collections::BTreeMap<String, SourceConfig> =
+        [("h".to_string(), config_with(|c| c.token_file = Some(empty)))].into();
+    assert!(crate::ingest::start_all(&sources, h.pipeline.clone(), h.stop.subscribe()).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_per_peer_cap_are_closed() {
+    let h = Harness::new();
+    let sources = h.start("h", config_with(|c| c.max_connections_per_peer = 1));
+    let addr = sources.addr("h").unwrap();
+    // One keep-alive connection is open (a request answered on it).
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), first.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // A second one from the same address is closed without an answer.
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    let _ = second
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), second.read_to_end(&mut out))
+        .await
+        .expect("closed in time");
+    assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
+    // Once the first leaves, a new one is served.
+    drop(first);
+    let mut served = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let _ = s
+            .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        if String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+    }
+    assert!(served);
+    h.shutdown(sources).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_is_503_with_retry_after_and_intake_resumes_when_space_returns() {
+    let h = Harness::new();
+    let sources = h.start("h", config_with(|c| c.max_body_bytes = 1 << 20));
+    let addr = sources.addr("h").unwrap();
+    let r = request(addr, "POST", "/ingest/lab", oru("FIRST").as_bytes()).await;
+    assert_eq!(r.status, 202, "{}", r.json);
+    super::mllp::fill_the_disk(&h).await;
+    let big = super::mllp::big_oru("FULL");
+    let r = request(addr, "POST", "/ingest/lab", big.as_bytes()).await;
+    assert_eq!(r.status, 503, "{}", r.json);
+    assert!(r.headers.contains("retry-after: 30"), "{}", r.headers);
+    assert!(
+        r.json["error"].as_str().unwrap().contains("disk full"),
+        "{}",
+        r.json
+    );
+    assert_eq!(h.total().await, 1);
+    h.journal()
+        .exec_on_writer("PRAGMA max_page_count = 1000000")
+        .await
+        .unwrap();
+    let r = request(addr, "POST", "/ingest/lab", big.as_bytes()).await;
+    assert_eq!(r.status, 202, "{}", r.json);
+    assert_eq!(h.total().await, 2);
     h.shutdown(sources).await;
 }

@@ -20,6 +20,7 @@ fn config(max_frame_bytes: usize, idle_timeout_secs: u64, max_connections: usize
         max_frame_bytes,
         idle_timeout_secs,
         max_connections,
+        max_connections_per_peer: 0,
     })
 }
 
@@ -423,5 +424,91 @@ async fn journal_error_sends_no_ack_and_closes_the_connection() {
     let mut c = Client::connect(sources.addr("m").unwrap()).await;
     c.send(&["not hl7"]).await;
     assert!(c.closed_within(Duration::from_secs(10)).await);
+    h.shutdown(sources).await;
+}
+
+fn config_per_peer(max_connections_per_peer: usize) -> SourceConfig {
+    let SourceConfig::Mllp(mut c) = config(1 << 20, 60, 16) else {
+        unreachable!()
+    };
+    c.max_connections_per_peer = max_connections_per_peer;
+    SourceConfig::Mllp(c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_per_peer_cap_are_closed() {
+    let h = Harness::new();
+    let sources = h.start("m", config_per_peer(2));
+    let addr = sources.addr("m").unwrap();
+    let mut a = Client::connect(addr).await;
+    let mut b = Client::connect(addr).await;
+    a.send(&[&oru("PA")]).await;
+    assert_eq!(value(&a.ack().await, "MSA-1"), "AA");
+    b.send(&[&oru("PB")]).await;
+    assert_eq!(value(&b.ack().await, "MSA-1"), "AA");
+    // A third connection from 127.0.0.1 is closed without being read.
+    let mut third = Client::connect(addr).await;
+    assert!(third.closed_within(Duration::from_secs(5)).await);
+    // Once one leaves, the address may connect again.
+    drop(b);
+    let mut ok = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut d = Client::connect(addr).await;
+        d.send(&[&oru("PD")]).await;
+        let mut scratch = BytesMut::new();
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(5), d.stream.read_buf(&mut scratch)).await
+            && n > 0
+        {
+            ok = true;
+            break;
+        }
+    }
+    assert!(
+        ok,
+        "the address gets a place back when one of its connections closes"
+    );
+    h.shutdown(sources).await;
+}
+
+/// Caps the journal file at its current size (the next message does not fit).
+pub(super) async fn fill_the_disk(h: &Harness) {
+    let pages = h.journal().page_count().await;
+    h.journal()
+        .exec_on_writer(&format!("PRAGMA max_page_count = {pages}"))
+        .await
+        .unwrap();
+}
+
+/// A message too big for the remaining room of a full journal.
+pub(super) fn big_oru(id: &str) -> String {
+    format!("{}\rNTE|1||{}\r", oru(id), "x".repeat(64 * 1024))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_withholds_the_ack_and_intake_resumes_when_space_returns() {
+    let h = Harness::new();
+    let sources = h.start("m", config(1 << 20, 60, 16));
+    let addr = sources.addr("m").unwrap();
+    let mut c = Client::connect(addr).await;
+    c.send(&[&oru("FIRST")]).await;
+    assert_eq!(value(&c.ack().await, "MSA-1"), "AA");
+    fill_the_disk(&h).await;
+    c.send(&[&big_oru("FULL")]).await;
+    assert!(
+        c.closed_within(Duration::from_secs(10)).await,
+        "no ACK: the connection is closed"
+    );
+    assert_eq!(h.total().await, 1);
+    // Space is back: the sender's resend (new connection) is stored and acknowledged.
+    h.journal()
+        .exec_on_writer("PRAGMA max_page_count = 1000000")
+        .await
+        .unwrap();
+    let mut c = Client::connect(addr).await;
+    c.send(&[&big_oru("FULL")]).await;
+    assert_eq!(value(&c.ack().await, "MSA-1"), "AA");
+    assert_eq!(h.total().await, 2);
     h.shutdown(sources).await;
 }

@@ -24,14 +24,20 @@ impl Adapter for Hostile {
     }
 
     fn new(settings: Settings) -> Result<Self, String> {
-        Ok(Hostile { mode: settings.mode })
+        Ok(Hostile {
+            mode: settings.mode,
+        })
     }
 
     fn adapt(&self, message: &InboundMessage) -> Result<Adapted, AdaptError> {
         // The message id: MSH-10 for an HL7 message, else the whole (short) payload.
         let text = String::from_utf8_lossy(&message.payload);
         let id = if text.starts_with("MSH") {
-            text.lines().next().and_then(|l| l.split('|').nth(9)).unwrap_or("").to_string()
+            text.lines()
+                .next()
+                .and_then(|l| l.split('|').nth(9))
+                .unwrap_or("")
+                .to_string()
         } else {
             text.trim().chars().take(64).collect()
         };
@@ -61,7 +67,9 @@ impl Adapter for Hostile {
             "panic" => panic!("hostile plugin panics on purpose"),
             // Panics on messages containing `PANIC`, behaves like `good` otherwise (circuit
             // breaker tests: a few bad messages trip it, the held good ones adapt on resume).
-            "panic-on-marker" if text.contains("PANIC") => panic!("hostile plugin panics on a marked message"),
+            "panic-on-marker" if text.contains("PANIC") => {
+                panic!("hostile plugin panics on a marked message")
+            }
             "file" => match std::fs::read("/etc/passwd") {
                 Ok(bytes) => Ok(Adapted {
                     source_message_id: Some(format!("read {} bytes of /etc/passwd", bytes.len())),
@@ -81,8 +89,13 @@ impl Adapter for Hostile {
             "big-output" => {
                 // 100 MB of output in one record.
                 let pad = "x".repeat(100 * 1024 * 1024);
-                let bundle = format!(r#"{{"resourceType":"Bundle","type":"collection","id":"{pad}"}}"#);
-                Ok(Adapted { source_message_id: None, message_type: None, records: vec![record(bundle)] })
+                let bundle =
+                    format!(r#"{{"resourceType":"Bundle","type":"collection","id":"{pad}"}}"#);
+                Ok(Adapted {
+                    source_message_id: None,
+                    message_type: None,
+                    records: vec![record(bundle)],
+                })
             }
             "many-records" => Ok(good(100_000)),
             "bad-bundle" => Ok(Adapted {
@@ -92,20 +105,32 @@ impl Adapter for Hostile {
             }),
             "no-patient" => {
                 let r = RecordBuilder::new(RecordKind::LabResult).build(BUNDLE.to_string());
-                Ok(Adapted { source_message_id: None, message_type: None, records: vec![r] })
+                Ok(Adapted {
+                    source_message_id: None,
+                    message_type: None,
+                    records: vec![r],
+                })
             }
             "bad-ins" => {
                 let r = RecordBuilder::new(RecordKind::LabResult)
                     .ins(InsKind::Nir, "123456789012345")
                     .build(BUNDLE.to_string());
-                Ok(Adapted { source_message_id: None, message_type: None, records: vec![r] })
+                Ok(Adapted {
+                    source_message_id: None,
+                    message_type: None,
+                    records: vec![r],
+                })
             }
             "clock" => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or(u64::MAX);
-                Ok(Adapted { source_message_id: Some(format!("clock={now}")), message_type: None, records: vec![] })
+                Ok(Adapted {
+                    source_message_id: Some(format!("clock={now}")),
+                    message_type: None,
+                    records: vec![],
+                })
             }
             _ => {
                 if message.payload.starts_with(b"bad") || text.contains("REJECT") {
@@ -120,7 +145,9 @@ impl Adapter for Hostile {
 const BUNDLE: &str = r#"{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:8a6a2b1e-0000-5000-8000-000000000001","resource":{"resourceType":"Patient","identifier":[{"system":"urn:oid:1.2.250.1.71.4.2.7","value":"IPP1"}]}}]}"#;
 
 fn record(bundle: String) -> Record {
-    RecordBuilder::new(RecordKind::LabResult).local_id("urn:oid:1.2.250.1.71.4.2.7", "IPP1").build(bundle)
+    RecordBuilder::new(RecordKind::LabResult)
+        .local_id("urn:oid:1.2.250.1.71.4.2.7", "IPP1")
+        .build(bundle)
 }
 
 #[inline(never)]
