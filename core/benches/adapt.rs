@@ -102,7 +102,7 @@ mod raw {
     }
 }
 
-/// A 5-OBX ORU^R01 like the e2e tests' (`tests/support/mllp.rs`), about 1 KB.
+/// A 5-OBX ORU^R01 like the e2e tests' (`tests/support/mllp.rs`), about 700 bytes.
 fn oru(obx: usize) -> Vec<u8> {
     const OBX: [&str; 5] = [
         "NM|718-7^Hemoglobin^LN||13.4|g/dL^g/dL^UCUM|13-18|N|||F|||20240131120000+0100",

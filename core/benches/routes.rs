@@ -65,7 +65,7 @@ fn routes_file(n: usize, wildcards: usize) -> String {
     while added < n {
         let d = [(i % DESTINATIONS), ((i * 7 + 3) % DESTINATIONS)];
         let name = format!("r{i}");
-        if extra_wildcards > 0 && i % (n / wildcards.max(1)).max(1) == 0 {
+        if extra_wildcards > 0 && i.is_multiple_of((n / wildcards.max(1)).max(1)) {
             // Unkeyed: conditions on status / plugin / confidentiality only.
             route(
                 &mut s,

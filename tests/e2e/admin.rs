@@ -367,8 +367,17 @@ fn browser_replay_dead_letters_pause_and_the_messages_cli() {
         "delivered"
     );
 
-    // --- replay: duplicates in the journal, no second file
+    // --- replay: the same records (duplicates in the journal) are delivered a second time,
+    // and the file destination deduplicates them by record id (same files, rewritten).
     let files_before = setup.delivered("a");
+    let history_of = |id: i64| -> Vec<String> {
+        get(port, &format!("/messages/{id}"))["records"][0]["deliveries"][0]["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap().to_string())
+            .collect()
+    };
     let replayed = post(port, &format!("/messages/{ins_id}/replay"), "");
     assert_eq!(replayed["outcome"], "accepted", "{replayed}");
     assert_eq!(replayed["new_records"], 0);
@@ -382,18 +391,18 @@ fn browser_replay_dead_letters_pause_and_the_messages_cli() {
             .iter()
             .all(|r| r["duplicate"] == true)
     );
+    until("a second delivery attempt", &daemon, || {
+        history_of(ins_id) == ["delivered", "requeued", "delivered"]
+    });
+    assert_eq!(setup.delivered("a"), files_before, "deduplicated by the destination");
     let bulk = post(
         port,
         "/messages/replay",
         &format!("{{\"ins\": \"{INS}\", \"limit\": 1}}"),
     );
     assert_eq!(bulk["count"], 1);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        setup.delivered("a"),
-        files_before,
-        "nothing delivered twice"
-    );
+    until("a third delivery attempt", &daemon, || history_of(ins_id).len() == 5);
+    assert_eq!(setup.delivered("a"), files_before, "deduplicated by the destination");
 
     // --- dead letters: the hook refuses (400) → dead at once; retry once it accepts; discard
     let ingest = |id: &str| {
@@ -479,10 +488,19 @@ fn browser_replay_dead_letters_pause_and_the_messages_cli() {
         (Some("paused"), Some(true))
     );
     assert!(a["queue_depth"].as_u64().unwrap() >= 1);
+    let queue = || {
+        let text = call(port, "GET", "/metrics", Some(TOKEN), "").body;
+        sample(&text, "passerelle_queue_depth{destination=\"a\"}").unwrap_or(-1.0)
+    };
+    let paused_depth = queue();
+    assert_eq!(msa(&client.send(&oru("PAUSED2", 4)).unwrap()).0, "AA");
+    until("the queue grows in /metrics while paused", &daemon, || queue() > paused_depth);
+    assert!(paused_depth >= 1.0, "queue depth while paused: {paused_depth}");
     post(port, "/destinations/a/resume", "");
     until("delivered after resume", &daemon, || {
-        setup.delivered("a").len() > before
+        setup.delivered("a").len() > before + 1
     });
+    until("the queue drains in /metrics", &daemon, || queue() == 0.0);
 
     // --- the CLI against the API
     let api = format!("http://127.0.0.1:{port}");

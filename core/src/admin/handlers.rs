@@ -326,8 +326,10 @@ async fn show(s: &Shared, id: &str) -> Answer {
 }
 
 /// Runs a stored message through the current plugin and routes again, as if its source had
-/// just received it (peer `replay:<id>`). Record ids are deterministic: an unchanged message
-/// yields duplicates and nothing is delivered twice.
+/// just received it (peer `replay:<id>`), then delivers its records again. Record ids are
+/// deterministic: an unchanged message yields the same records (duplicates in the journal),
+/// and each destination receives them once more under the same ids, which it deduplicates
+/// (a file destination rewrites the same file; HTTP gets the same `Idempotency-Key`).
 async fn replay(s: &Shared, id: MessageId) -> Result<Value> {
     let st = &s.state;
     let Some(view) = st.journal.message(id).await? else {
@@ -368,6 +370,11 @@ async fn replay(s: &Shared, id: MessageId) -> Result<Value> {
         .pipeline
         .ingest(&ctx, view.payload, Some(format!("replay:{id}")))
         .await?;
+    if let Ingested::Accepted { receipt, .. } = &outcome {
+        for destination in st.journal.redeliver(receipt.message_id).await? {
+            st.deliveries.wake(&destination);
+        }
+    }
     tracing::info!(replayed_from = id.0, "message replayed by an operator");
     Ok(replay_json(id, outcome))
 }

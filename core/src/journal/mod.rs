@@ -692,6 +692,16 @@ impl Journal {
         }
     }
 
+    /// Replay support: the delivered (or dead-lettered) entries of the records of message
+    /// `id` go back to the queue, so every destination receives the current version again and
+    /// deduplicates it by record id. Returns the destinations to wake (one per entry).
+    pub async fn redeliver(&self, id: MessageId) -> Result<Vec<String>, JournalError> {
+        match self.request(Op::Redeliver { message_id: id.0 }).await? {
+            Done::Destinations(d) => Ok(d),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Gives up on a dead letter: it becomes `discarded` (kept for the audit trail, never
     /// delivered). A message whose entries are all finished then has status `discarded` (or
     /// `delivered` when none of them is). Returns the entry's destination, or `None` when

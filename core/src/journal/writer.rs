@@ -57,6 +57,10 @@ pub(super) enum Op {
     DiscardDead {
         id: i64,
     },
+    /// Operator replay: deliver the current version of a message's records again.
+    Redeliver {
+        message_id: i64,
+    },
 }
 
 impl Op {
@@ -67,7 +71,10 @@ impl Op {
             Op::ResolveHeld(r) => r.bytes,
             Op::MarkDelivered { ids, .. } => 64 + ids.len() * 8,
             Op::MarkFailed { error, .. } | Op::MarkDead { error, .. } => 64 + error.len(),
-            Op::Prune { .. } | Op::RetryDead { .. } | Op::DiscardDead { .. } => 64,
+            Op::Prune { .. }
+            | Op::RetryDead { .. }
+            | Op::DiscardDead { .. }
+            | Op::Redeliver { .. } => 64,
         }
     }
 }
@@ -81,6 +88,8 @@ pub(super) enum Done {
     Count(u64),
     /// The destination of the outbox entry acted on; `None`: no such entry in that state.
     Destination(Option<String>),
+    /// The destinations of the outbox entries put back in the queue.
+    Destinations(Vec<String>),
 }
 
 /// A message with its records already serialised (done on the caller's task).
@@ -401,7 +410,48 @@ fn apply(conn: &Connection, op: &Op, now: i64, deltas: &mut Deltas) -> Result<Do
         Op::DiscardDead { id } => {
             operator_action(conn, *id, "discarded", now).map(Done::Destination)
         }
+        Op::Redeliver { message_id } => {
+            let destinations = redeliver(conn, *message_id, now)?;
+            for d in &destinations {
+                deltas.push((d.clone(), 1));
+            }
+            Ok(Done::Destinations(destinations))
+        }
     }
+}
+
+/// Puts the delivered (or dead) entries of a message's records — their current version — back
+/// in the queue, and reopens the messages that refer to them. Destinations are idempotent by
+/// record id, so the second delivery replaces the first.
+fn redeliver(conn: &Connection, message_id: i64, now: i64) -> Result<Vec<String>, JournalError> {
+    let e = ctx("re-queueing a replayed message's deliveries");
+    let requeued: Vec<(i64, String)> = conn
+        .prepare_cached(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = 0, finished_at = NULL
+             WHERE state IN ('delivered', 'dead')
+               AND rec IN (SELECT rec FROM message_records WHERE message_id = ?1)
+               AND version = (SELECT version FROM records WHERE records.rec = outbox.rec)
+             RETURNING id, destination",
+        )
+        .and_then(|mut s| {
+            s.query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(&e)?;
+    for (id, _) in &requeued {
+        record_attempt(conn, *id, now, "requeued", Some("replayed by an operator")).map_err(&e)?;
+    }
+    if !requeued.is_empty() {
+        conn.prepare_cached(
+            "UPDATE messages SET status = 'routed'
+             WHERE status IN ('delivered', 'dead')
+               AND id IN (SELECT message_id FROM message_records WHERE rec IN
+                          (SELECT rec FROM message_records WHERE message_id = ?1))",
+        )
+        .and_then(|mut s| s.execute([message_id]))
+        .map_err(&e)?;
+    }
+    Ok(requeued.into_iter().map(|(_, d)| d).collect())
 }
 
 /// The `messages` columns an outcome sets.
