@@ -394,15 +394,25 @@ fn browser_replay_dead_letters_pause_and_the_messages_cli() {
     until("a second delivery attempt", &daemon, || {
         history_of(ins_id) == ["delivered", "requeued", "delivered"]
     });
-    assert_eq!(setup.delivered("a"), files_before, "deduplicated by the destination");
+    assert_eq!(
+        setup.delivered("a"),
+        files_before,
+        "deduplicated by the destination"
+    );
     let bulk = post(
         port,
         "/messages/replay",
         &format!("{{\"ins\": \"{INS}\", \"limit\": 1}}"),
     );
     assert_eq!(bulk["count"], 1);
-    until("a third delivery attempt", &daemon, || history_of(ins_id).len() == 5);
-    assert_eq!(setup.delivered("a"), files_before, "deduplicated by the destination");
+    until("a third delivery attempt", &daemon, || {
+        history_of(ins_id).len() == 5
+    });
+    assert_eq!(
+        setup.delivered("a"),
+        files_before,
+        "deduplicated by the destination"
+    );
 
     // --- dead letters: the hook refuses (400) → dead at once; retry once it accepts; discard
     let ingest = |id: &str| {
@@ -494,8 +504,13 @@ fn browser_replay_dead_letters_pause_and_the_messages_cli() {
     };
     let paused_depth = queue();
     assert_eq!(msa(&client.send(&oru("PAUSED2", 4)).unwrap()).0, "AA");
-    until("the queue grows in /metrics while paused", &daemon, || queue() > paused_depth);
-    assert!(paused_depth >= 1.0, "queue depth while paused: {paused_depth}");
+    until("the queue grows in /metrics while paused", &daemon, || {
+        queue() > paused_depth
+    });
+    assert!(
+        paused_depth >= 1.0,
+        "queue depth while paused: {paused_depth}"
+    );
     post(port, "/destinations/a/resume", "");
     until("delivered after resume", &daemon, || {
         setup.delivered("a").len() > before + 1

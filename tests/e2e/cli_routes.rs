@@ -196,3 +196,133 @@ fn expectations_and_errors_set_the_exit_code() {
         "{stderr}"
     );
 }
+
+/// `routes test` agrees with what `run` does: the same messages, adapted by the CLI with the
+/// daemon's source name and sent to the daemon over MLLP, land in exactly the destinations
+/// `routes test` announced (record ids are the same on both sides).
+#[test]
+fn routes_test_agrees_with_the_running_daemon() {
+    use passerelle_tests::daemon::Setup;
+    use passerelle_tests::mllp::{MllpClient, msa, oru};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::{Duration, Instant};
+
+    // Routes that split the stream on codes, patients and INS presence; the rest is held.
+    let routes = r#"
+unmatched = "hold"
+[[route]]
+name = "hemoglobin"
+destinations = ["a"]
+match = { code = "http://loinc.org|718-7", not = { source = "elsewhere" } }
+[[route]]
+name = "some-patients"
+destinations = ["b"]
+match = { any = [{ code = "777-3" }, { has_ins = true }] }
+"#;
+    let setup = Setup::new("", routes);
+    let dir = tempfile::tempdir().unwrap();
+    // Messages: the generated 5-OBX ORU (has 718-7 and 777-3) and the samples' ORU^R01 (ANS
+    // ones carry a test INS; others neither code).
+    let mut messages: Vec<Vec<u8>> = (0..5)
+        .map(|i| oru(&format!("AGREE{i}"), i).into_bytes())
+        .collect();
+    for name in [
+        "ms-fhir-converter/data/SampleData/Hl7v2/LAB-ORU-2.hl7",
+        "ms-fhir-converter/data/SampleData/Hl7v2/ORU-R01-RMGEAD.hl7",
+    ] {
+        messages.push(std::fs::read(samples().join(name)).unwrap());
+    }
+    messages.push(
+        std::fs::read(samples().join(
+            "ansforge-hl7v2-exemples/Volets/TRANS_DOC_CDA_HL7V2/V2.1/ORU/Transmission initiale ORU/message_ORU_CR_Bio_INIT_N1_N3.hl7",
+        ))
+        .unwrap(),
+    );
+    // What routes test says, record by record.
+    let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        let input = dir.path().join(format!("m{i}.hl7"));
+        std::fs::write(&input, m).unwrap();
+        let out = Command::new(passerelle_bin())
+            .args(["adapt", "--source", "lab-mllp", "--plugin"])
+            .arg(wasm("hl7v2-lab"))
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let records = dir.path().join(format!("m{i}.jsonl"));
+        std::fs::write(&records, &out.stdout).unwrap();
+        let routes_file = setup.path("routes.toml");
+        let out = routes_test(
+            &[
+                "--routes",
+                routes_file.to_str().unwrap(),
+                "--destinations",
+                "a,b",
+                "--json",
+            ],
+            &records,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let ids: Vec<String> = text(&std::fs::read(&records).unwrap())
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["envelope"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        for (id, line) in ids.into_iter().zip(text(&out.stdout).lines()) {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let dests = v["destinations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_string())
+                .collect();
+            expected.insert(id, dests);
+        }
+    }
+    assert!(
+        expected.values().any(|d| d.contains("a")) && expected.values().any(|d| d.contains("b"))
+    );
+    assert!(
+        expected.values().any(BTreeSet::is_empty),
+        "some records are held"
+    );
+
+    // What the daemon does with the same messages.
+    let daemon = setup.start();
+    let mut client = MllpClient::connect(setup.mllp_port).unwrap();
+    for m in &messages {
+        let text = String::from_utf8_lossy(m)
+            .trim_start_matches('\u{feff}')
+            .replace("\r\n", "\r")
+            .replace('\n', "\r");
+        assert_eq!(msa(&client.send(&text).unwrap()).0, "AA");
+    }
+    let want = |dest: &str| -> BTreeSet<String> {
+        expected
+            .iter()
+            .filter(|(_, d)| d.contains(dest))
+            .map(|(id, _)| format!("{id}.json"))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for dest in ["a", "b"] {
+        loop {
+            let got: BTreeSet<String> = setup.delivered(dest).into_iter().collect();
+            if got == want(dest) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{dest}: routes test said {:?}, run delivered {got:?}\n{}",
+                want(dest),
+                daemon.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
