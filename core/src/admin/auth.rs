@@ -89,29 +89,8 @@ mod tests {
         HeaderValue::from_str(s).unwrap()
     }
 
-    #[test]
-    fn bearer_tokens_are_checked() {
-        let auth = Auth::from_tokens([TOKEN, "another-long-token-value"]);
-        assert!(auth.check(Some(&header(&format!("Bearer {TOKEN}")))));
-        assert!(auth.check(Some(&header(&format!("bearer   {TOKEN} ")))));
-        assert!(auth.check(Some(&header("Bearer another-long-token-value"))));
-        assert!(!auth.check(None));
-        assert!(!auth.check(Some(&header(TOKEN))));
-        assert!(!auth.check(Some(&header(&format!("Basic {TOKEN}")))));
-        assert!(!auth.check(Some(&header("Bearer "))));
-        assert!(!auth.check(Some(&header(&format!("Bearer {TOKEN}x")))));
-        assert!(!auth.check(Some(&header(&format!("Bearer {}", &TOKEN[1..])))));
-    }
-
-    #[test]
-    fn token_files_skip_comments_and_blank_lines() {
-        let text =
-            "# admin tokens\n\n  first-token-0123456789  \n# old: x\nsecond-token-0123456789\n";
-        assert_eq!(
-            parse_token_file(text),
-            ["first-token-0123456789", "second-token-0123456789"]
-        );
-    }
+    // Token parsing and comparison are tested with `crate::auth`; here, what the admin API
+    // adds: the loopback-only open mode and where its tokens come from.
 
     fn config(listen: &str, allow: bool) -> AdminConfig {
         AdminConfig {
