@@ -266,7 +266,7 @@ fn malformed_fiches_are_rejected_with_a_location() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "invalid XML",
-            good[..good.len() / 2].as_bytes().to_vec(),
+            good.as_bytes()[..good.len() / 2].to_vec(),
             "line ",
         ),
         (

@@ -56,11 +56,9 @@ fn split_messages(text: &str) -> Vec<String> {
     for line in text.lines().flat_map(|l| l.split('\r')) {
         let t = line.trim_start_matches('\u{feff}');
         let is_comment = ["//", "/*", " *", "*/"].iter().any(|p| t.starts_with(p));
-        if t.trim().is_empty() || t.starts_with("MSH") {
-            if !current.is_empty() {
-                out.push(current.join("\r"));
-                current.clear();
-            }
+        if (t.trim().is_empty() || t.starts_with("MSH")) && !current.is_empty() {
+            out.push(current.join("\r"));
+            current.clear();
         }
         if t.starts_with("MSH") || (!current.is_empty() && !is_comment && !t.trim().is_empty()) {
             current.push(t);

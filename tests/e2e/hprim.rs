@@ -106,8 +106,6 @@ fn results(bundle: &Value) -> Vec<&Value> {
         .collect()
 }
 
-/// Whether the external validator can run; panics when it cannot and the tools are required.
-
 fn adapt(plugin: &Plugin, label: &str, bytes: &[u8], charset: Option<&str>) -> AdaptOutput {
     plugin
         .adapt(&inbound(bytes, charset))
