@@ -17,4 +17,4 @@ for dir in plugins/*/ tests/guests/*/; do
     packages+=(-p "$name")
 done
 cargo build --quiet --profile plugin --target wasm32-wasip2 "${packages[@]}"
-ls -1 target/wasm32-wasip2/plugin/*.wasm >&2
+ls -1 "${CARGO_TARGET_DIR:-target}"/wasm32-wasip2/plugin/*.wasm >&2
