@@ -17,7 +17,8 @@
 //!   interpretation (OBX-8), status (OBX-11), effective time (OBX-14), performers (OBX-16,
 //!   OBX-23), method (OBX-17), notes (NTE after OBX).
 //! - **DocumentReference** per ED/RP OBX (a document, e.g. the CDA of a French CR-BIO), also in
-//!   the report's `presentedForm`.
+//!   the report's `presentedForm`. A CR-BIO CDA is also decoded: its results, panels and
+//!   specimens join the report (module `crbio`).
 //! - **Specimen** per SPM (else from OBR-15); **Practitioner** for the ordering provider
 //!   (ORC-12/OBR-16), the results interpreter and responsible observers.
 //!
@@ -28,6 +29,7 @@
 #[cfg(any(target_arch = "wasm32", test))]
 mod arena;
 mod codes;
+mod crbio;
 mod values;
 
 #[cfg(test)]
@@ -37,8 +39,9 @@ use std::collections::HashMap;
 
 use passerelle_plugin_sdk::fhir::{
     Annotation, Bundle, CodeableConcept, Coding, CompositionStatus, DiagnosticReport,
-    DiagnosticReportStatus, DocumentReference, DocumentReferenceContext, DocumentReferenceStatus,
-    Observation, Practitioner, Reference, Resource, Specimen, SpecimenCollection, systems,
+    DiagnosticReportStatus, DocumentReference, DocumentReferenceContext,
+    DocumentReferenceRelatesTo, DocumentReferenceStatus, DocumentRelationship, Observation,
+    Practitioner, Reference, Resource, Specimen, SpecimenCollection, systems,
 };
 use passerelle_plugin_sdk::hl7::fhir::text::{
     comp, envelope_text, fcomp, fhir_code, fnv1a_hex, is_uri, owned, sub, trim_cow,
@@ -455,6 +458,32 @@ fn flag_code(flag: VisibilityFlag) -> &'static str {
     }
 }
 
+fn confidentiality_code(level: ConfidentialityLevel) -> &'static str {
+    match level {
+        ConfidentialityLevel::Normal => "N",
+        ConfidentialityLevel::Restricted => "R",
+        ConfidentialityLevel::VeryRestricted => "V",
+    }
+}
+
+/// The stricter of two levels (V > R > N): a record is as confidential as its most
+/// confidential document.
+fn most_restrictive(
+    a: Option<ConfidentialityLevel>,
+    b: ConfidentialityLevel,
+) -> ConfidentialityLevel {
+    use ConfidentialityLevel as L;
+    let rank = |l: L| match l {
+        L::Normal => 0,
+        L::Restricted => 1,
+        L::VeryRestricted => 2,
+    };
+    match a {
+        Some(a) if rank(a) >= rank(b) => a,
+        _ => b,
+    }
+}
+
 fn record_status_of(report: DiagnosticReportStatus) -> RecordStatus {
     use DiagnosticReportStatus as D;
     match report {
@@ -611,7 +640,30 @@ impl<'m> RecordCtx<'_, 'm> {
             .collect();
         let mut presented_form = Vec::with_capacity(documents.len());
         let mut document_status: Option<String> = None;
+        let mut level: Option<ConfidentialityLevel> = None;
+        let patient_ins = identity.ins.as_ref().map(|i| i.value.clone());
         for doc in documents {
+            // A CR-BIO CDA in the ED: its results join the report (see `crbio`).
+            let cr_bio = crbio::read(
+                &doc.attachment,
+                &crbio::DocumentObx {
+                    location: doc.obx.location(5, 0),
+                    key: segment_key(&doc.obx),
+                    code: &doc.code,
+                    mode: match doc.status.as_str() {
+                        "D" | "W" => crbio::StatusMode::Deletion,
+                        "C" => crbio::StatusMode::Replacement,
+                        _ => crbio::StatusMode::AsWritten,
+                    },
+                },
+                &crbio::RecordContext {
+                    subject: &subject,
+                    encounter: encounter.as_ref(),
+                    patient_ins: patient_ins.as_deref(),
+                    effective: effective.as_deref(),
+                },
+                &mut bundle,
+            )?;
             let (status, doc_status) = match doc.status.as_str() {
                 "D" | "W" => (
                     DocumentReferenceStatus::EnteredInError,
@@ -641,7 +693,7 @@ impl<'m> RecordCtx<'_, 'm> {
                 .clone()
                 .or_else(|| doc.code.coding.iter().find_map(|c| c.display.clone()));
             presented_form.push(attachment.clone());
-            let reference = DocumentReference {
+            let mut reference = DocumentReference {
                 doc_status,
                 type_: Some(doc.code),
                 subject: Some(subject.clone()),
@@ -653,6 +705,30 @@ impl<'m> RecordCtx<'_, 'm> {
                 }),
                 ..DocumentReference::new(status, attachment)
             };
+            if let Some(c) = cr_bio {
+                reference.master_identifier = Some(c.id);
+                reference.identifier.extend(c.set_id);
+                reference
+                    .relates_to
+                    .extend(c.replaces.map(|target| DocumentReferenceRelatesTo {
+                        code: DocumentRelationship::Replaces,
+                        target: Reference::logical("DocumentReference", target),
+                    }));
+                if let Some(l) = c.confidentiality {
+                    reference.security_label.insert(
+                        0,
+                        CodeableConcept::coded(
+                            systems::V3_CONFIDENTIALITY,
+                            confidentiality_code(l),
+                            None,
+                        ),
+                    );
+                    level = Some(most_restrictive(level, l));
+                }
+                results.extend(c.results);
+                specimens.extend(c.specimens);
+                statuses.extend(c.statuses);
+            }
             bundle.add_keyed(&segment_key(&doc.obx), reference);
         }
 
@@ -718,6 +794,9 @@ impl<'m> RecordCtx<'_, 'm> {
         }
         for flag in flags {
             builder = builder.flag(flag);
+        }
+        if let Some(level) = level {
+            builder = builder.confidentiality(level);
         }
         bundle.add_keyed(&segment_key(&obr), report);
         let builder = routing_codes(builder, &bundle);

@@ -255,7 +255,8 @@ fn dt_and_ts_are_datetimes() {
 #[test]
 fn ed_is_a_document_reference_and_presented_form() {
     let out = adapt(&with_obx(&[
-        "OBX|1|ED|11502-2^CR d'examens biologiques^LN||^TEXT^XML^Base64^PD94bWwvPg||||||F",
+        // Not XML once decoded (like the ANS examples' placeholders): kept, not parsed.
+        "OBX|1|ED|11502-2^CR d'examens biologiques^LN||^TEXT^XML^Base64^RG9jdW1lbnQ||||||F",
         "OBX|2|ED|11502-2^CR PDF^LN||^AP^PDF^Base64^JVBERi0xLjQ=||||||F",
         "OBX|3|NM|2823-3^Potassium^LN||4.2|mmol/L|||||F",
     ]));
@@ -265,7 +266,7 @@ fn ed_is_a_document_reference_and_presented_form() {
     let a = &docs[0]["content"][0]["attachment"];
     assert_eq!(a["contentType"], "text/xml");
     // Base64 as given, padded to a multiple of 4.
-    assert_eq!(a["data"], "PD94bWwvPg==");
+    assert_eq!(a["data"], "RG9jdW1lbnQ=");
     assert_eq!(a["title"], "CR d'examens biologiques");
     assert_eq!(docs[0]["status"], "current");
     assert_eq!(docs[0]["docStatus"], "final");
@@ -506,7 +507,7 @@ fn empty_obx3_uses_the_obr4_code() {
 #[test]
 fn meta_dmp_mss_sets_flags_and_is_not_an_observation() {
     let out = adapt(&with_obx(&[
-        "OBX|1|ED|11502-2^CR d'examens biologiques^LN||^TEXT^XML^Base64^PD94bWwvPg==||||||F",
+        "OBX|1|ED|11502-2^CR d'examens biologiques^LN||^TEXT^XML^Base64^RG9jdW1lbnQ=||||||F",
         "OBX|2|CE|MASQUE_PS^Masqué aux professionnels de Santé^MetaDMPMSS||Y^^expandedYes-NoIndicator||||||F",
         "OBX|3|CE|INVISIBLE_PATIENT^Document Non Visible par le patient^MetaDMPMSS||N^^expandedYes-NoIndicator||||||F",
         "OBX|4|CE|INVISIBLE_REP_LEGAUX^Non visible par les représentants Légaux^MetaDMPMSS||Y^^expandedYes-NoIndicator||||||F",
