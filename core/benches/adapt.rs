@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use passerelle::plugin::{Inbound, Plugin, PluginEngine, PluginLimits, PluginSpec};
 use passerelle_plugin_sdk::Adapter as _;
 
@@ -207,5 +207,97 @@ fn bench_adapt(c: &mut Criterion) {
     }
 }
 
+/// `PASSERELLE_ADAPT_LOOP=native|raw|plugin:N` runs one way `N` times and exits, without
+/// criterion: a fixed amount of work for instruction counts that do not depend on the load
+/// of the machine (`valgrind --tool=callgrind --collect-atstart=no
+/// --toggle-collect='*adapt_loop*'`, see docs/benchmarks.md).
+fn adapt_loop(spec: &str) {
+    let (way, n) = spec.split_once(':').unwrap_or((spec, "1000"));
+    let n: usize = n.parse().expect("PASSERELLE_ADAPT_LOOP=way:N, N a number");
+    let obx: usize = std::env::var("PASSERELLE_ADAPT_OBX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let payload = oru(obx);
+    match way {
+        "native" => {
+            let native: hl7v2_lab::Hl7v2Lab =
+                passerelle_plugin_sdk::configure("{}").expect("configure natively");
+            let message = passerelle_plugin_sdk::types::InboundMessage {
+                payload,
+                content_type: CONTENT_TYPE.into(),
+                source: "lab-mllp".into(),
+                received_at: RECEIVED_AT.into(),
+                charset: None,
+            };
+            adapt_loop_native(&native, &message, n);
+        }
+        "raw" => {
+            let mut raw = raw::Raw::new(&wasm_path());
+            let message = raw::types::InboundMessage {
+                payload,
+                content_type: CONTENT_TYPE.into(),
+                source: "lab-mllp".into(),
+                received_at: RECEIVED_AT.into(),
+                charset: None,
+            };
+            adapt_loop_raw(&mut raw, &message, n);
+        }
+        "plugin" => {
+            let engine = PluginEngine::new(None).expect("engine");
+            let spec = PluginSpec {
+                name: "hl7v2-lab".into(),
+                path: wasm_path(),
+                limits: PluginLimits::default(),
+                settings_json: "{}".into(),
+                sha256: None,
+            };
+            let plugin = Plugin::load(&engine, &spec).expect("load the plugin");
+            let inbound = Inbound {
+                payload,
+                content_type: CONTENT_TYPE.into(),
+                source: "lab-mllp".into(),
+                received_at: RECEIVED_AT.into(),
+                charset: None,
+            };
+            adapt_loop_plugin(&plugin, &inbound, n);
+        }
+        other => panic!("PASSERELLE_ADAPT_LOOP: unknown way {other:?} (native, raw, plugin)"),
+    }
+}
+
+#[inline(never)]
+fn adapt_loop_native(
+    native: &hl7v2_lab::Hl7v2Lab,
+    message: &passerelle_plugin_sdk::types::InboundMessage,
+    n: usize,
+) {
+    for _ in 0..n {
+        black_box(native.adapt(black_box(message)).expect("native adapt"));
+    }
+}
+
+#[inline(never)]
+fn adapt_loop_raw(raw: &mut raw::Raw, message: &raw::types::InboundMessage, n: usize) {
+    for _ in 0..n {
+        black_box(raw.adapt(black_box(message)));
+    }
+}
+
+#[inline(never)]
+fn adapt_loop_plugin(plugin: &Plugin, inbound: &Inbound, n: usize) {
+    for _ in 0..n {
+        black_box(plugin.adapt(black_box(inbound)).expect("sandbox adapt"));
+    }
+}
+
 criterion_group!(benches, bench_adapt);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("PASSERELLE_ADAPT_LOOP") {
+        adapt_loop(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -340,8 +340,7 @@ impl Bundle {
 
     /// Appends the compact JSON of the bundle to `out` (reuse one buffer across messages).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        // Writing to a Vec cannot fail and these types always serialize (see `to_json`).
-        let _ = serde_json::to_writer(out, self);
+        out.extend_from_slice(self.to_json().as_bytes());
     }
 
     /// Structural problems FHIR would reject, for tests and debugging (re-reads the JSON:

@@ -61,6 +61,7 @@ mod decimal;
 mod diagnostic_report;
 mod document_reference;
 mod encounter;
+mod json;
 mod medication_request;
 mod observation;
 mod patient;

@@ -26,7 +26,7 @@ pub trait FhirResource: Serialize + Into<Resource> {
     /// structs (no maps with non-string keys), the only way `serde_json` can fail here. The
     /// empty string would signal a bug.
     fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        super::json::to_string(self)
     }
 }
 
@@ -138,7 +138,7 @@ macro_rules! resources {
 
             /// Compact JSON of the resource (see [`FhirResource::to_json`]).
             pub fn to_json(&self) -> String {
-                serde_json::to_string(self).unwrap_or_default()
+                super::json::to_string(self)
             }
 
             fn from_raw<E: de::Error>(resource_type: &str, json: &str) -> Result<Self, E> {

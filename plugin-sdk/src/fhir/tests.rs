@@ -300,7 +300,7 @@ fn problems_are_reported() {
 }
 
 /// Example bundles using every resource type and most elements.
-fn example_bundles() -> Vec<(&'static str, Bundle)> {
+pub(super) fn example_bundles() -> Vec<(&'static str, Bundle)> {
     let mut out = vec![("lab-result", lab_result_bundle("MSG00042"))];
 
     // A lab result with every kind of Observation value, a specimen, an encounter and a

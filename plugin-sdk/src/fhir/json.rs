@@ -1,0 +1,561 @@
+//! Compact JSON for the FHIR types: the same bytes as `serde_json::to_string`, written faster.
+//!
+//! A Bundle is mostly short strings that need no escaping (codes, systems, UUIDs, dates).
+//! `serde_json` looks each byte up in its escape table; this writer checks eight bytes at a
+//! time and copies the whole string when none needs escaping, which matters most inside the
+//! wasm sandbox (no SIMD, an interruption check on every loop iteration). Whatever is
+//! unusual — a string that needs escaping, a float, a map key that is not a string — is
+//! handed to `serde_json` itself, and a construct this writer does not know (bytes, exotic
+//! map keys) makes [`to_string`] serialize the whole value with `serde_json` instead: the
+//! output never differs from `serde_json`'s (the tests compare them).
+
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+use serde::ser::{self, Impossible};
+
+/// serde_json's marker for `RawValue` (written verbatim).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Compact JSON of `value`, byte for byte what `serde_json::to_string` gives (`""` when
+/// `serde_json` fails too).
+pub(crate) fn to_string<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut out = String::with_capacity(4096);
+    match value.serialize(&mut Writer { out: &mut out }) {
+        Ok(()) => out,
+        Err(Unsupported) => serde_json::to_string(value).unwrap_or_default(),
+    }
+}
+
+/// Something this writer leaves to `serde_json` (or an error `serde_json` would report too).
+#[derive(Debug)]
+pub(crate) struct Unsupported;
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("left to serde_json")
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+impl ser::Error for Unsupported {
+    fn custom<T: fmt::Display>(_msg: T) -> Self {
+        Unsupported
+    }
+}
+
+struct Writer<'a> {
+    out: &'a mut String,
+}
+
+/// True when some byte of `s` is a control character, `"` or `\`.
+fn needs_escape(s: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Exact per-word tests (Bit Twiddling Hacks, "has less"/"has zero byte"): a byte ≥ 0x80
+    // (UTF-8 continuation) never matches.
+    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
+    let bytes = s.as_bytes();
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        if w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+impl Writer<'_> {
+    fn string(&mut self, s: &str) -> Result<(), Unsupported> {
+        if needs_escape(s) {
+            // Rare (notes with line breaks, quotes): serde_json's own escaping.
+            let quoted = serde_json::to_string(s).map_err(|_| Unsupported)?;
+            self.out.push_str(&quoted);
+        } else {
+            self.out.push('"');
+            self.out.push_str(s);
+            self.out.push('"');
+        }
+        Ok(())
+    }
+
+    fn display(&mut self, v: impl fmt::Display) -> Result<(), Unsupported> {
+        write!(self.out, "{v}").map_err(|_| Unsupported)
+    }
+
+    fn float(&mut self, v: impl Serialize) -> Result<(), Unsupported> {
+        // serde_json's float text (ryu, `null` for NaN and infinities).
+        let text = serde_json::to_string(&v).map_err(|_| Unsupported)?;
+        self.out.push_str(&text);
+        Ok(())
+    }
+}
+
+/// A sequence, map or struct being written: `first` says whether a comma is due.
+pub(crate) struct Compound<'w, 'a> {
+    w: &'w mut Writer<'a>,
+    first: bool,
+    /// Closing text: `]`, `}`, or `]}` / `}}` for enum variants.
+    close: &'static str,
+    /// Inside serde_json's `RawValue` struct.
+    raw: bool,
+}
+
+impl Compound<'_, '_> {
+    fn comma(&mut self) {
+        if !self.first {
+            self.w.out.push(',');
+        }
+        self.first = false;
+    }
+
+    fn key(&mut self, key: &str) -> Result<(), Unsupported> {
+        self.comma();
+        self.w.string(key)?;
+        self.w.out.push(':');
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), Unsupported> {
+        self.w.out.push_str(self.close);
+        Ok(())
+    }
+}
+
+impl<'w, 'a> Writer<'a> {
+    fn open(&'w mut self, open: &str, close: &'static str) -> Compound<'w, 'a> {
+        self.out.push_str(open);
+        Compound {
+            w: self,
+            first: true,
+            close,
+            raw: false,
+        }
+    }
+
+    /// `{"variant":` then `open`; closed by `close` + `}`.
+    fn variant(
+        &'w mut self,
+        variant: &str,
+        open: &str,
+        close: &'static str,
+    ) -> Result<Compound<'w, 'a>, Unsupported> {
+        self.out.push('{');
+        self.string(variant)?;
+        self.out.push(':');
+        self.out.push_str(open);
+        Ok(Compound {
+            w: self,
+            first: true,
+            close,
+            raw: false,
+        })
+    }
+}
+
+impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
+    type Ok = ();
+    type Error = Unsupported;
+    type SerializeSeq = Compound<'w, 'a>;
+    type SerializeTuple = Compound<'w, 'a>;
+    type SerializeTupleStruct = Compound<'w, 'a>;
+    type SerializeTupleVariant = Compound<'w, 'a>;
+    type SerializeMap = Compound<'w, 'a>;
+    type SerializeStruct = Compound<'w, 'a>;
+    type SerializeStructVariant = Compound<'w, 'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
+        self.out.push_str(if v { "true" } else { "false" });
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), Unsupported> {
+        self.display(v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Unsupported> {
+        self.float(v)
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Unsupported> {
+        self.float(v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), Unsupported> {
+        self.string(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
+        self.string(v)
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_none(self) -> Result<(), Unsupported> {
+        self.out.push_str("null");
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Unsupported> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Unsupported> {
+        self.serialize_none()
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Unsupported> {
+        self.serialize_none()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Unsupported> {
+        self.string(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Unsupported> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Unsupported> {
+        self.out.push('{');
+        self.string(variant)?;
+        self.out.push(':');
+        value.serialize(&mut *self)?;
+        self.out.push('}');
+        Ok(())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Unsupported> {
+        Ok(self.open("[", "]"))
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Compound<'w, 'a>, Unsupported> {
+        Ok(self.open("[", "]"))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'w, 'a>, Unsupported> {
+        Ok(self.open("[", "]"))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'w, 'a>, Unsupported> {
+        self.variant(variant, "[", "]}")
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Unsupported> {
+        Ok(self.open("{", "}"))
+    }
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'w, 'a>, Unsupported> {
+        if name == RAW_VALUE_TOKEN {
+            return Ok(Compound {
+                w: self,
+                first: true,
+                close: "",
+                raw: true,
+            });
+        }
+        Ok(self.open("{", "}"))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'w, 'a>, Unsupported> {
+        self.variant(variant, "{", "}}")
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
+        self.comma();
+        value.serialize(&mut *self.w)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
+        self.comma();
+        key.serialize(MapKey(&mut *self.w))?;
+        self.w.out.push(':');
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
+        value.serialize(&mut *self.w)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Unsupported> {
+        if self.raw {
+            if key != RAW_VALUE_TOKEN {
+                return Err(Unsupported);
+            }
+            // The raw JSON text, verbatim (serde_json checked it when the RawValue was made).
+            return match serde_json::to_value(value) {
+                Ok(serde_json::Value::String(text)) => {
+                    self.w.out.push_str(&text);
+                    Ok(())
+                }
+                _ => Err(Unsupported),
+            };
+        }
+        self.key(key)?;
+        value.serialize(&mut *self.w)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Unsupported> {
+        ser::SerializeStruct::serialize_field(self, key, value)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Compound::end(self)
+    }
+}
+
+/// Map keys: strings only (field names of flattened members); the rest is left to serde_json.
+struct MapKey<'w, 'a>(&'w mut Writer<'a>);
+
+impl ser::Serializer for MapKey<'_, '_> {
+    type Ok = ();
+    type Error = Unsupported;
+    type SerializeSeq = Impossible<(), Unsupported>;
+    type SerializeTuple = Impossible<(), Unsupported>;
+    type SerializeTupleStruct = Impossible<(), Unsupported>;
+    type SerializeTupleVariant = Impossible<(), Unsupported>;
+    type SerializeMap = Impossible<(), Unsupported>;
+    type SerializeStruct = Impossible<(), Unsupported>;
+    type SerializeStructVariant = Impossible<(), Unsupported>;
+
+    fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
+        self.0.string(v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), Unsupported> {
+        self.0.string(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Unsupported> {
+        self.0.string(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Unsupported> {
+        value.serialize(self)
+    }
+    fn serialize_bool(self, _v: bool) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_i8(self, _v: i8) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_i16(self, _v: i16) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_i32(self, _v: i32) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_i64(self, _v: i64) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_u8(self, _v: u8) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_u16(self, _v: u16) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_u32(self, _v: u32) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_u64(self, _v: u64) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_f32(self, _v: f32) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_f64(self, _v: f64) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_none(self) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_unit(self) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct, Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, Unsupported> {
+        Err(Unsupported)
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, Unsupported> {
+        Err(Unsupported)
+    }
+}
+
+#[cfg(test)]
+mod tests;
