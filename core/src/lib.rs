@@ -16,5 +16,6 @@ pub mod journal;
 pub mod plugin;
 pub mod record;
 pub mod route;
+pub mod store;
 pub mod telemetry;
 pub mod topology;
