@@ -78,7 +78,12 @@ pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
 }
 
 pub mod daemon;
+pub mod journal;
 pub mod mllp;
+pub mod rng;
+pub mod senders;
+pub mod watch;
+pub mod webhook;
 
 /// Whether tests that need an external tool must fail (CI) rather than skip when it is missing.
 pub fn tools_required() -> bool {

@@ -1,4 +1,4 @@
-//! The file destination: one `<record id>.json` per record, written atomically.
+//! The file destination: one `<record id>.json` per record, written atomically, once.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -55,13 +55,21 @@ fn is_safe_file_stem(id: &str) -> bool {
 
 /// Temp file in the same folder, fsync, rename over `name`, fsync the folder. The temp file is
 /// removed when anything fails.
+///
+/// A file already holding exactly `content` is left alone: the record was delivered before
+/// (a crash came between the write and the journal's "delivered" mark, or a replay), so the
+/// destination sees each record once. Different content (a torn or newer version) is replaced.
 fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> io::Result<()> {
     let ctx = |what: &str, path: &Path, e: io::Error| {
         io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
     };
     fs::create_dir_all(dir).map_err(|e| ctx("cannot create", dir, e))?;
-    let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand::rng().random::<u64>()));
     let target = dir.join(name);
+    if already_there(&target, content) {
+        // The earlier write may not have reached the folder's fsync before the crash.
+        return sync_dir(dir).map_err(|e| ctx("cannot sync", dir, e));
+    }
+    let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand::rng().random::<u64>()));
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -79,6 +87,12 @@ fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> io::Result<()> {
     }
     result?;
     sync_dir(dir).map_err(|e| ctx("cannot sync", dir, e))
+}
+
+/// Whether `path` holds exactly `content` (any error reading it: no).
+fn already_there(path: &Path, content: &[u8]) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.len() == content.len() as u64)
+        && fs::read(path).is_ok_and(|existing| existing == content)
 }
 
 #[cfg(unix)]
