@@ -1,7 +1,10 @@
 //! Bearer tokens, shared by the admin API ([`crate::admin::auth`]) and the HTTP ingest sources.
 //!
-//! Tokens come from a token file (one per line, `#` comments and blank lines ignored) and from
-//! an environment variable. Only their SHA-256 digests are kept. A presented token is hashed
+//! Tokens come from a token file (one per line, `#` comments and blank lines ignored; a line
+//! `NAME TOKEN` names its token, e.g. `ops-alice 3f9a…`) and from an environment variable (named
+//! `env:VARIABLE`). Only their SHA-256 digests and names are kept; an unnamed token is called
+//! `token-` + the first 8 hex digits of its digest. The name of the token that authenticated a
+//! request is what the audit log records as the actor. A presented token is hashed
 //! and compared with every digest in constant time (no early exit, neither inside a digest nor
 //! across digests), so the answer time says nothing about how much of a token was right.
 //! Tokens are never logged.
@@ -14,10 +17,11 @@ use sha2::{Digest, Sha256};
 /// Shorter tokens are refused at start: they would be guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// A set of accepted bearer tokens (their digests).
+/// A set of accepted bearer tokens (their digests and names).
 #[derive(Clone, Default)]
 pub struct BearerTokens {
     digests: Vec<[u8; 32]>,
+    names: Vec<String>,
 }
 
 impl std::fmt::Debug for BearerTokens {
@@ -38,34 +42,62 @@ impl BearerTokens {
         token_file: Option<&Path>,
         token_env: Option<&str>,
     ) -> anyhow::Result<BearerTokens> {
-        let mut tokens: Vec<String> = Vec::new();
+        // (name, token)
+        let mut tokens: Vec<(Option<String>, String)> = Vec::new();
         if let Some(file) = token_file {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| anyhow::anyhow!("{what}.token_file {}: {e}", file.display()))?;
-            tokens.extend(parse_token_file(&text));
+            for (i, line) in parse_token_file(&text).into_iter().enumerate() {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                match fields.as_slice() {
+                    [token] => tokens.push((None, token.to_string())),
+                    [name, token] => tokens.push((Some(name.to_string()), token.to_string())),
+                    // The line is not quoted: it holds a secret.
+                    _ => anyhow::bail!(
+                        "{what}.token_file {}: token #{}: expected `TOKEN` or `NAME TOKEN`",
+                        file.display(),
+                        i + 1
+                    ),
+                }
+            }
         }
         if let Some(var) = token_env {
             match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => tokens.push(v.trim().to_string()),
+                Ok(v) if !v.trim().is_empty() => {
+                    tokens.push((Some(format!("env:{var}")), v.trim().to_string()))
+                }
                 _ => {
                     tracing::warn!(table = %what, variable = %var, "token_env names a variable that is not set")
                 }
             }
         }
-        if let Some(short) = tokens.iter().position(|t| t.len() < MIN_TOKEN_LEN) {
+        if let Some(short) = tokens.iter().position(|(_, t)| t.len() < MIN_TOKEN_LEN) {
             anyhow::bail!(
                 "{what}: token #{} is shorter than {MIN_TOKEN_LEN} characters; use a long random token (e.g. `openssl rand -hex 32`)",
                 short + 1
             );
         }
-        Ok(BearerTokens::from_tokens(tokens.iter().map(String::as_str)))
+        let mut set = BearerTokens::default();
+        for (name, token) in tokens {
+            set.push(name, &token);
+        }
+        Ok(set)
     }
 
-    /// These tokens.
+    /// These tokens, unnamed.
     pub fn from_tokens<'a>(tokens: impl IntoIterator<Item = &'a str>) -> BearerTokens {
-        BearerTokens {
-            digests: tokens.into_iter().map(|t| digest(t.as_bytes())).collect(),
+        let mut set = BearerTokens::default();
+        for t in tokens {
+            set.push(None, t);
         }
+        set
+    }
+
+    fn push(&mut self, name: Option<String>, token: &str) {
+        let d = digest(token.as_bytes());
+        self.names
+            .push(name.unwrap_or_else(|| format!("token-{}", &hex::encode(d)[..8])));
+        self.digests.push(d);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,15 +111,21 @@ impl BearerTokens {
     /// Whether an `Authorization` header value carries one of the tokens (`Bearer <token>`).
     /// Always false for an empty set.
     pub fn check(&self, header: Option<&HeaderValue>) -> bool {
-        let Some(token) = header.and_then(|h| bearer(h.as_bytes())) else {
-            return false;
-        };
+        self.identify(header).is_some()
+    }
+
+    /// The name of the token an `Authorization` header value carries, if it is one of these.
+    /// Every digest is compared, whatever matched (constant time).
+    pub fn identify(&self, header: Option<&HeaderValue>) -> Option<&str> {
+        let token = header.and_then(|h| bearer(h.as_bytes()))?;
         let presented = digest(token);
-        let mut ok = 0u8;
-        for d in &self.digests {
-            ok |= u8::from(ct_eq(d, &presented));
+        let mut found = usize::MAX;
+        for (i, d) in self.digests.iter().enumerate() {
+            // Branch-free select: keeps the first match without an early exit.
+            let hit = usize::from(ct_eq(d, &presented) & (found == usize::MAX));
+            found = hit * i + (1 - hit) * found;
         }
-        ok == 1
+        self.names.get(found).map(String::as_str)
     }
 }
 
@@ -150,6 +188,52 @@ mod tests {
     }
 
     #[test]
+    fn named_tokens_identify_who_called() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens");
+        std::fs::write(
+            &file,
+            format!(
+                "ops-alice {TOKEN}
+another-long-token-value
+"
+            ),
+        )
+        .unwrap();
+        let tokens = BearerTokens::load("admin", Some(&file), None).unwrap();
+        assert_eq!(
+            tokens.identify(Some(&header(&format!("Bearer {TOKEN}")))),
+            Some("ops-alice")
+        );
+        let unnamed = tokens
+            .identify(Some(&header("Bearer another-long-token-value")))
+            .unwrap();
+        assert!(
+            unnamed.starts_with("token-") && unnamed.len() == 14,
+            "{unnamed}"
+        );
+        assert!(
+            !unnamed.contains("another"),
+            "the name does not reveal the token"
+        );
+        assert_eq!(
+            tokens.identify(Some(&header("Bearer nope-nope-nope-nope"))),
+            None
+        );
+        std::fs::write(
+            &file,
+            format!(
+                "a b {TOKEN}
+"
+            ),
+        )
+        .unwrap();
+        let err = BearerTokens::load("admin", Some(&file), None).unwrap_err();
+        assert!(err.to_string().contains("NAME TOKEN"), "{err}");
+        assert!(!err.to_string().contains(TOKEN), "{err}");
+    }
+
+    #[test]
     fn token_files_skip_comments_and_blank_lines() {
         let text =
             "# admin tokens\n\n  first-token-0123456789  \n# old: x\nsecond-token-0123456789\n";
@@ -169,7 +253,10 @@ mod tests {
         unsafe { std::env::set_var(var, "env-token-0123456789") };
         let tokens = BearerTokens::load("sources.x", Some(&file), Some(var)).unwrap();
         assert_eq!(tokens.len(), 2);
-        assert!(tokens.check(Some(&header("Bearer env-token-0123456789"))));
+        assert_eq!(
+            tokens.identify(Some(&header("Bearer env-token-0123456789"))),
+            Some("env:PASSERELLE_TEST_TOKEN_AUTH_RS")
+        );
         std::fs::write(&file, "short\n").unwrap();
         let err = BearerTokens::load("sources.x", Some(&file), None).unwrap_err();
         assert!(

@@ -616,3 +616,61 @@ fn retention_prunes_old_delivered_messages_and_keeps_failed_ones() {
         "pruning the journal leaves delivered files alone"
     );
 }
+
+#[test]
+fn audit_log_records_reloads_and_operator_actions() {
+    let (setup, port) = admin_setup(TO_A, "");
+    // A named token: the audit log says who acted.
+    std::fs::write(setup.path("tokens"), format!("ops-alice {TOKEN}\n")).unwrap();
+    let daemon = setup.start();
+    wait_api(port, &daemon);
+    let log = setup.path("data/audit.jsonl");
+    let entries = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    post(port, "/destinations/a/pause", "");
+    post(port, "/destinations/a/resume", "");
+    // The routes file changes on disk: applied, then rejected (unknown destination).
+    std::fs::write(
+        setup.path("routes.toml"),
+        "[[route]]\nname = \"both\"\ndestinations = [\"a\", \"b\"]\n",
+    )
+    .unwrap();
+    until("the reload", &daemon, || {
+        entries().iter().any(|e| e["outcome"] == "applied")
+    });
+    std::fs::write(
+        setup.path("routes.toml"),
+        "[[route]]\nname = \"bad\"\ndestinations = [\"nowhere\"]\n",
+    )
+    .unwrap();
+    until("the rejection", &daemon, || {
+        entries().iter().any(|e| e["outcome"] == "rejected")
+    });
+    let got: Vec<(String, String, String)> = entries()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (s("actor"), s("action"), s("outcome"))
+        })
+        .collect();
+    let want = [
+        ("daemon", "daemon.start", "ok"),
+        ("admin:ops-alice", "destination.pause", "ok"),
+        ("admin:ops-alice", "destination.resume", "ok"),
+        ("file-watcher", "routes.reload", "applied"),
+        ("file-watcher", "routes.reload", "rejected"),
+    ]
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
+    assert_eq!(got, want);
+    let rejected = &entries()[4];
+    assert!(
+        rejected["detail"].as_str().unwrap().contains("nowhere"),
+        "{rejected}"
+    );
+    assert_eq!(passerelle::admin::audit::verify(&log).unwrap(), 5);
+}

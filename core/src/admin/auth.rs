@@ -75,7 +75,17 @@ impl Auth {
 
     /// Whether an `Authorization` header value carries a valid bearer token.
     pub fn check(&self, header: Option<&HeaderValue>) -> bool {
-        self.open || self.tokens.check(header)
+        self.actor(header).is_some()
+    }
+
+    /// Who calls, for the audit log: `admin:<token name>` (`admin:loopback` when the API is
+    /// open), or `None` when the header carries no valid token.
+    pub fn actor(&self, header: Option<&HeaderValue>) -> Option<String> {
+        match self.tokens.identify(header) {
+            Some(name) => Some(format!("admin:{name}")),
+            None if self.open => Some("admin:loopback".into()),
+            None => None,
+        }
     }
 }
 
@@ -98,6 +108,7 @@ mod tests {
             token_file: None,
             token_env: None,
             allow_unauthenticated_loopback: allow,
+            tls: None,
         }
     }
 

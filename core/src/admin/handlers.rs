@@ -55,8 +55,8 @@ pub(super) fn health(req: &Request<Incoming>) -> Reply {
     }
 }
 
-/// Dispatches an authenticated request.
-pub(super) async fn route(shared: &Shared, req: Request<Incoming>) -> Reply {
+/// Dispatches an authenticated request from `actor`; actions are recorded in the audit log.
+pub(super) async fn route(shared: &Shared, req: Request<Incoming>, actor: &str) -> Reply {
     let path = req.uri().path().to_string();
     let segments: Vec<String> = path
         .trim_matches('/')
@@ -68,6 +68,8 @@ pub(super) async fn route(shared: &Shared, req: Request<Incoming>) -> Reply {
     let get = method == Method::GET || method == Method::HEAD;
     let post = method == Method::POST;
     let s = shared;
+    // Names of the replay filters (never their values: an INS is patient data).
+    let mut filter_names = String::new();
     let result = match segments.as_slice() {
         ["ready"] if get => ready(s).await,
         ["sources"] if get => Ok(sources(s)),
@@ -78,7 +80,12 @@ pub(super) async fn route(shared: &Shared, req: Request<Incoming>) -> Reply {
         ["destinations", name, action @ ("pause" | "resume")] if post => pause(s, name, action),
         ["messages"] if get => search(s, req.uri().query().unwrap_or("")).await,
         ["messages", "replay"] if post => match read_json(req).await {
-            Ok(body) => replay_search(s, &body).await,
+            Ok(body) => {
+                if let Some(o) = body.as_object() {
+                    filter_names = o.keys().cloned().collect::<Vec<_>>().join(",");
+                }
+                replay_search(s, &body).await
+            }
             Err(e) => Err(e),
         },
         ["messages", "replay"] => return method_not_allowed("POST"),
@@ -101,10 +108,59 @@ pub(super) async fn route(shared: &Shared, req: Request<Incoming>) -> Reply {
         | ["dead-letters", _, "retry" | "discard"] => return method_not_allowed("POST"),
         _ => Err(not_found(format!("no endpoint {path}"))),
     };
+    if post {
+        audit_action(s, actor, segments.as_slice(), &result, &filter_names);
+    }
     match result {
         Ok((status, body)) => json(status, &body),
         Err(ApiError(status, message)) => error(status, &message),
     }
+}
+
+/// Records an operator action (a POST that reached an endpoint) and its outcome.
+fn audit_action(s: &Shared, actor: &str, segments: &[&str], result: &Answer, filters: &str) {
+    let (action, target) = match segments {
+        ["plugins", name, "resume"] => ("plugin.resume", *name),
+        ["destinations", name, "pause"] => ("destination.pause", *name),
+        ["destinations", name, "resume"] => ("destination.resume", *name),
+        ["messages", "replay"] => ("messages.replay", "search"),
+        ["messages", id, "replay"] => ("message.replay", *id),
+        ["dead-letters", id, "retry"] => ("dead-letter.retry", *id),
+        ["dead-letters", id, "discard"] => ("dead-letter.discard", *id),
+        _ => return,
+    };
+    let (outcome, detail) = match result {
+        Ok((_, body)) => {
+            let detail = match action {
+                "plugin.resume" => format!("was_suspended={}", body["was_suspended"]),
+                "messages.replay" => format!("replayed={}; filters={filters}", body["count"]),
+                "message.replay" => format!(
+                    "outcome={}; message_id={}",
+                    body["outcome"], body["message_id"]
+                ),
+                "dead-letter.retry" | "dead-letter.discard" => {
+                    format!("destination={}", body["destination"])
+                }
+                _ => String::new(),
+            };
+            ("ok", detail)
+        }
+        Err(ApiError(StatusCode::NOT_FOUND, m)) => ("not-found", m.clone()),
+        // A filter error may quote a filter's value (an INS): only the status then.
+        Err(ApiError(status, _)) if action == "messages.replay" => {
+            ("error", format!("{}; filters={filters}", status.as_u16()))
+        }
+        Err(ApiError(status, m)) => ("error", format!("{}: {m}", status.as_u16())),
+    };
+    let detail = (!detail.is_empty()).then_some(detail.as_str());
+    super::audit::record(
+        s.state.audit.as_ref(),
+        actor,
+        action,
+        target,
+        outcome,
+        detail,
+    );
 }
 
 fn method_not_allowed(allow: &'static str) -> Reply {

@@ -11,11 +11,16 @@
 //! - Without any token the API refuses to start, unless it listens on loopback and
 //!   `allow_unauthenticated_loopback = true`.
 //! - Nothing from a request (tokens, search values such as an INS) is logged above debug.
+//! - With `tls`, HTTPS only (mutual TLS with `client_ca`), as for the sources
+//!   ([`crate::ingest::tls`]).
+//! - Every action (resume, pause, replay, dead letters) is recorded in the [`audit`] log with
+//!   the name of the token that asked for it.
 //!
 //! Lifecycle: [`AdminListener::bind`] (tokens loaded, socket bound) runs before the sources
 //! start, so a bad `[admin]` stops the daemon before it accepts anything; [`AdminListener::spawn`]
 //! serves once everything runs; shutdown stops accepting and lets requests in progress finish.
 
+pub mod audit;
 pub mod auth;
 mod handlers;
 pub mod views;
@@ -39,6 +44,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -46,6 +52,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::config::{AdminConfig, SourceConfig};
 use crate::deliver::Deliveries;
 use crate::ingest::SourceInfo;
+use crate::ingest::tls::{self, TlsAcceptor};
 use crate::journal::Journal;
 use crate::plugin::PluginRegistry;
 use crate::route::RoutesHandle;
@@ -72,6 +79,8 @@ pub struct AdminState {
     pub metrics: Option<PrometheusHandle>,
     /// The daemon's shutdown signal (`true`: stopping, so not ready).
     pub stopping: watch::Receiver<bool>,
+    /// Where operator actions are recorded (`None`: nowhere, in tests).
+    pub audit: Option<Arc<audit::AuditLog>>,
 }
 
 /// A bound admin listener with its tokens loaded, not serving yet.
@@ -79,6 +88,7 @@ pub struct AdminListener {
     listener: TcpListener,
     addr: SocketAddr,
     auth: Auth,
+    tls: Option<Arc<TlsAcceptor>>,
 }
 
 impl AdminListener {
@@ -92,6 +102,7 @@ impl AdminListener {
             .next()
             .with_context(|| format!("admin.listen {:?} resolves to no address", config.listen))?;
         let auth = Auth::load(config, addr)?;
+        let tls = tls::load_opt("admin", config.tls.as_ref(), &[b"http/1.1"])?;
         let std_listener = std::net::TcpListener::bind(addr)
             .with_context(|| format!("admin API: cannot listen on {addr}"))?;
         std_listener.set_nonblocking(true)?;
@@ -101,6 +112,7 @@ impl AdminListener {
             listener,
             addr,
             auth,
+            tls,
         })
     }
 
@@ -111,12 +123,14 @@ impl AdminListener {
     /// Serves until `shutdown` turns `true`.
     pub fn spawn(self, state: AdminState, shutdown: watch::Receiver<bool>) -> AdminServer {
         let addr = self.addr;
+        let tls = self.tls.is_some();
         let shared = Arc::new(Shared {
             state,
             auth: self.auth,
+            tls: self.tls,
         });
         let task = tokio::spawn(run(self.listener, shared, shutdown));
-        tracing::info!(listen = %addr, "admin API listening");
+        tracing::info!(listen = %addr, tls, "admin API listening");
         AdminServer { addr, task }
     }
 }
@@ -143,6 +157,7 @@ impl AdminServer {
 pub(crate) struct Shared {
     pub state: AdminState,
     auth: Auth,
+    tls: Option<Arc<TlsAcceptor>>,
 }
 
 async fn run(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
@@ -177,9 +192,26 @@ fn reap(done: Result<(), tokio::task::JoinError>) {
     }
 }
 
+/// One connection: the TLS handshake first (when configured), then HTTP.
 async fn serve(
     shared: Arc<Shared>,
     stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    match shared.tls.clone() {
+        None => serve_http(shared, stream, peer, shutdown).await,
+        Some(tls) => {
+            if let Some(stream) = tls.accept(stream, peer, &mut shutdown).await {
+                serve_http(shared, stream, peer, shutdown).await;
+            }
+        }
+    }
+}
+
+async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    shared: Arc<Shared>,
+    stream: S,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -213,14 +245,14 @@ async fn handle(
     if req.uri().path() == "/health" {
         return handlers::health(&req);
     }
-    if !shared
+    let Some(actor) = shared
         .auth
-        .check(req.headers().get(hyper::header::AUTHORIZATION))
-    {
+        .actor(req.headers().get(hyper::header::AUTHORIZATION))
+    else {
         tracing::warn!(peer = %peer, method = %req.method(), path = %req.uri().path(), "admin API: request without a valid token refused");
         return unauthorized();
-    }
-    handlers::route(shared, req).await
+    };
+    handlers::route(shared, req, &actor).await
 }
 
 /// 401; the body (if any) is left unread and the connection is closed.

@@ -29,6 +29,8 @@ pub struct Config {
     pub destinations: BTreeMap<String, DestinationConfig>,
     pub delivery: DeliveryDefaults,
     pub admin: Option<AdminConfig>,
+    /// The append-only audit log ([`crate::admin::audit`]).
+    pub audit_log: PathBuf,
 }
 
 impl Config {
@@ -102,9 +104,12 @@ impl Config {
             match &mut s {
                 SourceConfig::Inbox(inbox) => inbox.dir = resolve(&inbox.dir),
                 SourceConfig::Http(http) => {
-                    http.token_file = http.token_file.as_ref().map(|p| resolve(p))
+                    http.token_file = http.token_file.as_ref().map(|p| resolve(p));
+                    http.tls = http.tls.take().map(|t| t.resolved(&resolve));
                 }
-                SourceConfig::Mllp(_) => {}
+                SourceConfig::Mllp(mllp) => {
+                    mllp.tls = mllp.tls.take().map(|t| t.resolved(&resolve))
+                }
             }
             sources.insert(name, s);
         }
@@ -153,8 +158,13 @@ impl Config {
         };
         let admin = raw.admin.map(|mut a| {
             a.token_file = a.token_file.map(|p| resolve(&p));
+            a.tls = a.tls.map(|t| t.resolved(&resolve));
             a
         });
+        let audit_log = raw
+            .audit_log
+            .map(|p| resolve(&p))
+            .unwrap_or_else(|| data_dir.join("audit.jsonl"));
         if !errors.is_empty() {
             return Err(ConfigError::Invalid(errors));
         }
@@ -177,6 +187,7 @@ impl Config {
             destinations,
             delivery: raw.delivery,
             admin,
+            audit_log,
         })
     }
 

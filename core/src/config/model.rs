@@ -26,6 +26,9 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub delivery: DeliveryDefaults,
     pub admin: Option<AdminConfig>,
+    /// The audit log of configuration changes and operator actions (default
+    /// `<data_dir>/audit.jsonl`).
+    pub audit_log: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -73,6 +76,33 @@ pub struct AdminConfig {
     /// address and this is `true`.
     #[serde(default)]
     pub allow_unauthenticated_loopback: bool,
+    /// Serve the API over TLS (see [`TlsSettings`]).
+    pub tls: Option<TlsSettings>,
+}
+
+/// `tls = { cert, key, client_ca }` on a listener (MLLP, HTTP source, admin API). Paths are
+/// relative to the config file's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The server certificate chain (PEM, leaf first).
+    pub cert: PathBuf,
+    /// The server private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates (PEM). When set, mutual TLS is REQUIRED: a client without a
+    /// certificate signed by one of them is refused during the handshake.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// The same settings with `resolve` applied to every path.
+    pub fn resolved(self, resolve: &impl Fn(&std::path::Path) -> PathBuf) -> TlsSettings {
+        TlsSettings {
+            cert: resolve(&self.cert),
+            key: resolve(&self.key),
+            client_ca: self.client_ca.map(|p| resolve(&p)),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +184,8 @@ pub struct MllpSource {
     /// Most connections open at once from one IP address (0 = no limit).
     #[serde(default)]
     pub max_connections_per_peer: usize,
+    /// MLLP over TLS (see [`TlsSettings`]).
+    pub tls: Option<TlsSettings>,
 }
 
 fn default_max_frame() -> usize {
@@ -186,6 +218,8 @@ pub struct HttpSource {
     /// Most connections open at once from one IP address (0 = no limit).
     #[serde(default)]
     pub max_connections_per_peer: usize,
+    /// HTTPS (see [`TlsSettings`]).
+    pub tls: Option<TlsSettings>,
 }
 
 impl HttpSource {
@@ -224,6 +258,9 @@ fn default_settle() -> u64 {
 pub enum DestinationConfig {
     File(FileDestination),
     Http(HttpDestination),
+    /// The built-in shared-record store (`docs/record-store.md`).
+    #[serde(rename = "record-store")]
+    RecordStore(RecordStoreDestination),
 }
 
 impl DestinationConfig {
@@ -232,6 +269,7 @@ impl DestinationConfig {
         match self {
             DestinationConfig::File(d) => d.retry,
             DestinationConfig::Http(d) => d.retry,
+            DestinationConfig::RecordStore(d) => d.retry,
         }
     }
 }
@@ -243,6 +281,34 @@ pub struct FileDestination {
     pub retry: Option<RetryPolicy>,
     /// Folder for the records (relative: under the data dir).
     pub dir: PathBuf,
+}
+
+/// `type = "record-store"`: the patients' shared records (`docs/record-store.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordStoreDestination {
+    /// Overrides `[delivery.retry]` for this destination.
+    pub retry: Option<RetryPolicy>,
+    /// The SQLite file (relative: under the data dir), e.g. `record-store.db`.
+    pub path: PathBuf,
+    /// Test and demo INS namespaces (`1.2.250.1.213.1.4.10`, `.11`) count as qualified (R1).
+    /// Only for test platforms.
+    #[serde(default)]
+    pub accept_test_ins: bool,
+    /// The habilitation matrix (R4), relative to the config file; default: the built-in one.
+    pub matrix: Option<PathBuf>,
+    /// The FHIR read API and the patient API; none: the store is only fed.
+    pub api: Option<RecordStoreApi>,
+}
+
+/// `[destinations.<name>.api]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordStoreApi {
+    /// `host:port`, e.g. `127.0.0.1:8090`.
+    pub listen: String,
+    /// The actors file (tokens → actors), relative to the config file.
+    pub actors: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -97,6 +97,7 @@ pub struct SinkSetupError {
 pub enum Sink {
     File(FileSink),
     Http(Box<HttpSink>),
+    RecordStore(crate::store::RecordStoreSink),
 }
 
 impl Sink {
@@ -111,6 +112,12 @@ impl Sink {
                     destination: name.to_string(),
                     reason,
                 }),
+            DestinationConfig::RecordStore(d) => crate::store::open_configured(d)
+                .map(|s| Sink::RecordStore(crate::store::RecordStoreSink::new(s)))
+                .map_err(|e| SinkSetupError {
+                    destination: name.to_string(),
+                    reason: format!("{e:#}"),
+                }),
         }
     }
 
@@ -119,14 +126,16 @@ impl Sink {
         match self {
             Sink::File(s) => s.deliver(record).await,
             Sink::Http(s) => s.deliver(record).await,
+            Sink::RecordStore(s) => s.deliver(record).await,
         }
     }
 
-    /// `file` or `http`.
+    /// `file`, `http` or `record-store`.
     pub fn kind(&self) -> &'static str {
         match self {
             Sink::File(_) => "file",
             Sink::Http(_) => "http",
+            Sink::RecordStore(_) => "record-store",
         }
     }
 
@@ -134,7 +143,7 @@ impl Sink {
     pub fn dir(&self) -> Option<PathBuf> {
         match self {
             Sink::File(s) => Some(s.dir().to_path_buf()),
-            Sink::Http(_) => None,
+            Sink::Http(_) | Sink::RecordStore(_) => None,
         }
     }
 }

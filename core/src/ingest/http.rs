@@ -16,7 +16,9 @@
 //! Every error body is JSON `{"error": "…"}`. The response is sent only after
 //! [`Pipeline::ingest`] returns, i.e. after the journal commit. Headers must arrive within
 //! 30 s. At most `max_connections_per_peer` connections from one IP address (0 = no limit):
-//! beyond that a new connection is closed at once, with a warning. Shutdown: stop accepting,
+//! beyond that a new connection is closed at once, with a warning. With `tls`, the TLS
+//! handshake (mutual with `client_ca`) comes first, in the connection's task; a failed one
+//! closes the connection before any HTTP byte is read ([`crate::ingest::tls`]). Shutdown: stop accepting,
 //! let the requests in progress finish (hyper's graceful shutdown on each connection), then
 //! close.
 
@@ -38,6 +40,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -46,6 +49,7 @@ use crate::auth::BearerTokens;
 use crate::config::HttpSource;
 use crate::ingest::peers::{PeerLimit, PeerPermit};
 use crate::ingest::stopped;
+use crate::ingest::tls::{self, TlsAcceptor};
 use crate::plugin::{PluginError, Rejection};
 use crate::topology::{Ingested, Pipeline, SourceCtx};
 
@@ -64,6 +68,7 @@ pub struct HttpListener {
     /// `None`: no token required.
     tokens: Option<BearerTokens>,
     peers: Arc<PeerLimit>,
+    tls: Option<Arc<TlsAcceptor>>,
 }
 
 struct Shared {
@@ -72,6 +77,7 @@ struct Shared {
     path: String,
     max_body: usize,
     tokens: Option<BearerTokens>,
+    tls: Option<Arc<TlsAcceptor>>,
 }
 
 impl HttpListener {
@@ -94,6 +100,11 @@ impl HttpListener {
         } else {
             None
         };
+        let tls = tls::load_opt(
+            &format!("sources.{}", ctx.name),
+            config.tls.as_ref(),
+            &[b"http/1.1"],
+        )?;
         let std_listener = std::net::TcpListener::bind(&config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         std_listener.set_nonblocking(true)?;
@@ -112,7 +123,13 @@ impl HttpListener {
             max_body: config.max_body_bytes,
             tokens,
             peers: PeerLimit::new(config.max_connections_per_peer),
+            tls,
         })
+    }
+
+    /// The TLS acceptor, when the source has `tls`.
+    pub fn tls(&self) -> Option<&Arc<TlsAcceptor>> {
+        self.tls.as_ref()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -134,6 +151,7 @@ impl HttpListener {
             max_body,
             tokens,
             peers,
+            tls,
         } = self;
         let shared = Arc::new(Shared {
             ctx,
@@ -141,10 +159,11 @@ impl HttpListener {
             path,
             max_body,
             tokens,
+            tls,
         });
         let source = shared.ctx.name.clone();
         let mut connections = JoinSet::new();
-        tracing::info!(source = %source, listen = %addr, path = %shared.path, "HTTP listener accepting");
+        tracing::info!(source = %source, listen = %addr, path = %shared.path, tls = shared.tls.is_some(), "HTTP listener accepting");
         loop {
             tokio::select! {
                 biased;
@@ -185,11 +204,29 @@ fn reap(source: &str, done: Result<(), tokio::task::JoinError>) {
     }
 }
 
+/// One connection: the TLS handshake first (when configured), then HTTP. The permit is held
+/// until it ends.
 async fn serve(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
     _permit: PeerPermit,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    match shared.tls.clone() {
+        None => serve_http(shared, stream, peer, shutdown).await,
+        Some(tls) => {
+            if let Some(stream) = tls.accept(stream, peer, &mut shutdown).await {
+                serve_http(shared, stream, peer, shutdown).await;
+            }
+        }
+    }
+}
+
+async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let source = shared.ctx.name.clone();

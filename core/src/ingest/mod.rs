@@ -7,6 +7,9 @@
 //! - [`http`]: `POST` on a path; 202 / 422 / 413 / 503 with a JSON body.
 //! - [`inbox`]: a watched folder; files move to `processed/` or `failed/` after the commit.
 //!
+//! MLLP and HTTP listeners (and the admin API) may run over TLS, mutual or not ([`tls`]), and
+//! limit connections per peer ([`peers`]).
+//!
 //! A journal error (`Err` from the pipeline) means nothing was stored: the sender is never
 //! acknowledged (MLLP: no ACK and the connection is closed; HTTP: 503 with `Retry-After`; inbox:
 //! the file stays in place and is retried). The same holds for back-pressure (a destination over
@@ -24,6 +27,7 @@ pub mod http;
 pub mod inbox;
 pub mod mllp;
 pub mod peers;
+pub mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 
 use super::{Breaker, BreakerStatus, Plugin, PluginEngine, PluginError, PluginSpec};
+use crate::admin::audit::{self, AuditLog};
 
 /// Quiet time after the last change before a plugin is reloaded (a build writes in steps).
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -52,6 +53,8 @@ pub struct PluginRegistry {
     engine: PluginEngine,
     slots: BTreeMap<String, Slot>,
     on_new_build: OnceLock<NewBuildHook>,
+    /// Swapped and rejected builds are recorded here.
+    audit: OnceLock<Arc<AuditLog>>,
 }
 
 impl PluginRegistry {
@@ -86,6 +89,7 @@ impl PluginRegistry {
                 engine,
                 slots,
                 on_new_build: OnceLock::new(),
+                audit: OnceLock::new(),
             })
         } else {
             Err(errors)
@@ -137,6 +141,11 @@ impl PluginRegistry {
         let _ = self.on_new_build.set(hook);
     }
 
+    /// Records every swapped or rejected build from now on in `audit` (set once).
+    pub fn set_audit(&self, audit: Arc<AuditLog>) {
+        let _ = self.audit.set(audit);
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.slots.keys().map(String::as_str)
     }
@@ -163,8 +172,14 @@ impl PluginRegistry {
             .collect()
     }
 
-    /// Reloads `name` from disk if its file changed. `Ok(true)`: a new build serves from now on.
+    /// Reloads `name` from disk if its file changed (an explicit request: SIGHUP). `Ok(true)`:
+    /// a new build serves from now on.
     pub fn reload(&self, name: &str) -> Result<bool, PluginError> {
+        self.reload_by(name, "sighup")
+    }
+
+    /// [`PluginRegistry::reload`] on behalf of `actor` (for the audit log).
+    pub fn reload_by(&self, name: &str, actor: &str) -> Result<bool, PluginError> {
         let Some(slot) = self.slots.get(name) else {
             return Ok(false);
         };
@@ -182,6 +197,15 @@ impl PluginRegistry {
         match Plugin::load(&self.engine, &slot.spec) {
             Ok(p) => {
                 tracing::info!(plugin = %name, version = %p.info().version, sha256 = %p.sha256(), "plugin reloaded");
+                let detail = format!("version {}; sha256 {}", p.info().version, p.sha256());
+                audit::record(
+                    self.audit.get(),
+                    actor,
+                    "plugin.reload",
+                    name,
+                    "applied",
+                    Some(&detail),
+                );
                 slot.current.store(Arc::new(p));
                 slot.reloads.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut e) = slot.last_error.lock() {
@@ -198,6 +222,14 @@ impl PluginRegistry {
             }
             Err(e) => {
                 tracing::error!(plugin = %name, error = %e, "new plugin build rejected; the previous one keeps serving");
+                audit::record(
+                    self.audit.get(),
+                    actor,
+                    "plugin.reload",
+                    name,
+                    "rejected",
+                    Some(&e.to_string()),
+                );
                 slot.reload_failures.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut last) = slot.last_error.lock() {
                     *last = Some(e.to_string());
@@ -259,7 +291,7 @@ impl PluginRegistry {
                         None if pending.is_empty() => break,
                         None => {
                             for name in pending.drain(..) {
-                                let _ = registry.reload(&name);
+                                let _ = registry.reload_by(&name, "file-watcher");
                             }
                         }
                     }

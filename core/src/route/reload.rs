@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use notify::{Event, EventKind, RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 
 use super::rules::RuleSet;
+use crate::admin::audit::AuditLog;
 use crate::config::TomlError;
 
 /// Quiet period after the last change before the file is re-read.
@@ -49,6 +50,8 @@ pub struct RoutesHandle {
     state: Mutex<ReloadState>,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
+    /// Applied and rejected reloads are recorded here.
+    audit: OnceLock<Arc<AuditLog>>,
 }
 
 impl std::fmt::Debug for RoutesHandle {
@@ -70,7 +73,26 @@ impl RoutesHandle {
             state: Mutex::new(ReloadState::default()),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
+            audit: OnceLock::new(),
         }
+    }
+
+    /// Records every applied or rejected reload from now on in `audit` (set once).
+    pub fn set_audit(&self, audit: Arc<AuditLog>) {
+        let _ = self.audit.set(audit);
+    }
+
+    /// `force`: an explicit reload (SIGHUP); otherwise the file watcher.
+    fn audit(&self, force: bool, path: &Path, outcome: &str, detail: &str) {
+        let actor = if force { "sighup" } else { "file-watcher" };
+        crate::admin::audit::record(
+            self.audit.get(),
+            actor,
+            "routes.reload",
+            &path.display().to_string(),
+            outcome,
+            Some(detail),
+        );
     }
 
     /// Loads the routes file and remembers it as the source for [`RoutesHandle::reload_now`].
@@ -142,7 +164,7 @@ impl RoutesHandle {
                     column: 0,
                     message: format!("cannot read the routes file: {e}"),
                 };
-                return Err(self.reject(&mut state, None, err));
+                return Err(self.reject(&mut state, None, err, force));
             }
         };
         let digest: [u8; 32] = Sha256::digest(src.as_bytes()).into();
@@ -172,9 +194,11 @@ impl RoutesHandle {
                     routes,
                     "routes reloaded"
                 );
+                let detail = format!("version {} -> {version}; {routes} routes", old.version());
+                self.audit(force, path, "applied", &detail);
                 Ok(ReloadOutcome::Reloaded { version, routes })
             }
-            Err(err) => Err(self.reject(&mut state, Some(digest), err)),
+            Err(err) => Err(self.reject(&mut state, Some(digest), err, force)),
         }
     }
 
@@ -183,12 +207,14 @@ impl RoutesHandle {
         state: &mut ReloadState,
         digest: Option<[u8; 32]>,
         err: TomlError,
+        force: bool,
     ) -> TomlError {
         self.reload_failures.fetch_add(1, Ordering::Relaxed);
         let version = self.current.load().version().to_owned();
         tracing::error!(error = %err, running_version = %version, "routes file rejected; the current routes stay in force");
         state.last_error = Some(err.to_string());
         state.last_rejected = digest.map(|d| (d, err.clone()));
+        self.audit(force, &err.file, "rejected", &err.to_string());
         err
     }
 }

@@ -42,6 +42,7 @@ pub struct Topology {
     pub pipeline: Arc<Pipeline>,
     pub sources: Option<Sources>,
     admin: Option<AdminServer>,
+    store_apis: Vec<crate::store::api::ApiServer>,
     retention: Option<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     _routes_watcher: RoutesWatcher,
@@ -78,19 +79,36 @@ impl Topology {
                 )
             })?;
         let plugins = Arc::new(plugins);
+        let audit = crate::admin::audit::AuditLog::open(&config.audit_log)?;
+        audit.record(
+            "daemon",
+            "daemon.start",
+            &config.file.display().to_string(),
+            "ok",
+            None,
+        );
+        plugins.set_audit(Arc::clone(&audit));
 
         let known: HashSet<String> = config.destinations.keys().cloned().collect();
         let routes = Arc::new(
             RoutesHandle::load(&config.routes, known.clone())
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
+        routes.set_audit(Arc::clone(&audit));
         let routes_watcher = route::watch(Arc::clone(&routes), &config.routes, known)
             .with_context(|| format!("watching {}", config.routes.display()))?;
         tracing::info!(version = %routes.current().version(), file = %config.routes.display(), "routes loaded");
         let plugin_watcher = plugins.watch().context("watching plugin files")?;
 
+        // Record-store destinations: their files under the data dir, their API files next
+        // to the config file.
+        let mut destinations = config.destinations.clone();
+        let config_dir = config.file.parent().unwrap_or(std::path::Path::new("."));
+        for d in destinations.values_mut() {
+            crate::store::resolve_paths(d, &config.data_dir, config_dir);
+        }
         let deliveries = Arc::new(
-            Deliveries::start(&journal, &config.destinations, &config.delivery)
+            Deliveries::start(&journal, &destinations, &config.delivery)
                 .context("starting destinations")?,
         );
         let wake_target = Arc::clone(&deliveries);
@@ -138,6 +156,7 @@ impl Topology {
         let metrics = admin_listener
             .as_ref()
             .and_then(|_| crate::telemetry::install());
+        let store_apis = crate::store::api::bind_all(&destinations)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let sources =
             ingest::start_all(&config.sources, Arc::clone(&pipeline), shutdown_rx.clone())
@@ -153,9 +172,14 @@ impl Topology {
                 source_configs: config.sources.clone(),
                 metrics,
                 stopping: shutdown_rx.clone(),
+                audit: Some(Arc::clone(&audit)),
             };
             listener.spawn(state, shutdown_rx.clone())
         });
+        let store_apis = store_apis
+            .into_iter()
+            .map(|(listener, store)| listener.spawn(store, shutdown_rx.clone()))
+            .collect();
         let retention = config
             .journal
             .retain_delivered
@@ -168,6 +192,7 @@ impl Topology {
             pipeline,
             sources: Some(sources),
             admin,
+            store_apis,
             retention,
             shutdown,
             _routes_watcher: routes_watcher,
@@ -199,6 +224,9 @@ impl Topology {
         let _ = self.shutdown.send(true);
         if let Some(admin) = self.admin.take() {
             admin.join().await;
+        }
+        for api in std::mem::take(&mut self.store_apis) {
+            api.join().await;
         }
         if let Some(sources) = self.sources.take() {
             sources.join().await;

@@ -193,6 +193,7 @@ fn mllp_config() -> SourceConfig {
         idle_timeout_secs: 60,
         max_connections: 16,
         max_connections_per_peer: 0,
+        tls: None,
     })
 }
 
@@ -207,6 +208,7 @@ fn http_config() -> SourceConfig {
         token_file: None,
         token_env: None,
         max_connections_per_peer: 0,
+        tls: None,
     })
 }
 

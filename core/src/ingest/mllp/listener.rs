@@ -29,6 +29,9 @@
 //!   was stored).
 //! - A connection without any inbound byte for `idle_timeout_secs` (0 = never) is closed;
 //!   the time spent processing a message does not count.
+//! - With `tls`, every connection first completes a TLS handshake (mutual when `client_ca` is
+//!   set) in its own task; a failed one closes that connection before any MLLP byte is read
+//!   (see [`crate::ingest::tls`]).
 //! - Shutdown: stop accepting; each connection finishes the message in progress and the
 //!   complete frames already read (ingest + ACK), then closes.
 
@@ -38,8 +41,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -51,6 +53,7 @@ use super::codec::{self, MllpCodec, MllpError};
 use crate::config::MllpSource;
 use crate::ingest::peers::{PeerLimit, PeerPermit};
 use crate::ingest::stopped;
+use crate::ingest::tls::{self, TlsAcceptor};
 use crate::topology::{Ingested, Pipeline, SourceCtx};
 
 /// A bound MLLP listener, not yet accepting.
@@ -63,11 +66,13 @@ pub struct MllpListener {
     idle: Option<Duration>,
     max_connections: usize,
     peers: Arc<PeerLimit>,
+    tls: Option<Arc<TlsAcceptor>>,
 }
 
 impl MllpListener {
     /// Binds `config.listen`. Must be called from within a tokio runtime.
     pub fn bind(ctx: SourceCtx, config: &MllpSource) -> anyhow::Result<Self> {
+        let tls = tls::load_opt(&format!("sources.{}", ctx.name), config.tls.as_ref(), &[])?;
         let std_listener = std::net::TcpListener::bind(&config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         std_listener.set_nonblocking(true)?;
@@ -82,7 +87,13 @@ impl MllpListener {
                 .then(|| Duration::from_secs(config.idle_timeout_secs)),
             max_connections: config.max_connections.max(1),
             peers: PeerLimit::new(config.max_connections_per_peer),
+            tls,
         })
+    }
+
+    /// The TLS acceptor, when the listener has `tls`.
+    pub fn tls(&self) -> Option<&Arc<TlsAcceptor>> {
+        self.tls.as_ref()
     }
 
     /// The bound address.
@@ -105,17 +116,19 @@ impl MllpListener {
             idle,
             max_connections,
             peers,
+            tls,
         } = self;
         let shared = Arc::new(Shared {
             ctx,
             pipeline,
             max_frame,
             idle,
+            tls,
         });
         let source = shared.ctx.name.clone();
         let permits = Arc::new(Semaphore::new(max_connections));
         let mut connections = JoinSet::new();
-        tracing::info!(source = %source, listen = %addr, "MLLP listener accepting");
+        tracing::info!(source = %source, listen = %addr, tls = shared.tls.is_some(), "MLLP listener accepting");
         loop {
             tokio::select! {
                 biased;
@@ -172,8 +185,11 @@ struct Shared {
     pipeline: Arc<Pipeline>,
     max_frame: usize,
     idle: Option<Duration>,
+    tls: Option<Arc<TlsAcceptor>>,
 }
 
+/// One connection: the TLS handshake first (when configured), then the MLLP exchange. The
+/// permits are held until it ends.
 async fn serve(
     shared: Arc<Shared>,
     stream: TcpStream,
@@ -181,9 +197,26 @@ async fn serve(
     _permits: (OwnedSemaphorePermit, PeerPermit),
     mut shutdown: watch::Receiver<bool>,
 ) {
+    tracing::debug!(source = %shared.ctx.name, peer = %peer, "MLLP connection opened");
+    match shared.tls.clone() {
+        None => exchange(&shared, stream, peer, shutdown).await,
+        Some(tls) => {
+            if let Some(stream) = tls.accept(stream, peer, &mut shutdown).await {
+                exchange(&shared, stream, peer, shutdown).await;
+            }
+        }
+    }
+}
+
+/// Frames in, ACKs out, until the peer leaves, a limit is hit or shutdown. Reading and writing
+/// alternate (MLLP is request/ACK), so the stream is not split.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    mut stream: S,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let source = shared.ctx.name.as_str();
-    tracing::debug!(source, peer = %peer, "MLLP connection opened");
-    let (mut read, mut write) = stream.into_split();
     let mut codec = MllpCodec::new(shared.max_frame);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     // When a byte last came in (or an ACK went out: processing time is not idleness).
@@ -192,7 +225,7 @@ async fn serve(
         // Every complete frame already read is handled, in order, even during shutdown.
         match codec.decode(&mut buf) {
             Ok(Some(payload)) => {
-                if !handle(&shared, payload, peer, &mut write).await {
+                if !handle(shared, payload, peer, &mut stream).await {
                     break;
                 }
                 last_activity = Instant::now();
@@ -217,7 +250,7 @@ async fn serve(
                 break;
             }
             // `read_buf` is cancel-safe: when another branch wins, nothing was read.
-            read = read.read_buf(&mut buf) => match read {
+            read = stream.read_buf(&mut buf) => match read {
                 Ok(0) => {
                     if codec.in_frame() {
                         tracing::debug!(source, peer = %peer, bytes = buf.len(), "MLLP connection closed by the peer in the middle of a frame");
@@ -238,7 +271,7 @@ async fn serve(
             }
         }
     }
-    let _ = write.shutdown().await;
+    let _ = stream.shutdown().await;
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -253,7 +286,7 @@ async fn handle(
     shared: &Shared,
     payload: Vec<u8>,
     peer: SocketAddr,
-    write: &mut OwnedWriteHalf,
+    write: &mut (impl AsyncWrite + Unpin),
 ) -> bool {
     let ctx = &shared.ctx;
     let source = ctx.name.as_str();
@@ -317,7 +350,12 @@ async fn handle(
             }
         }
     };
-    if let Err(e) = write.write_all(&codec::frame(&ack)).await {
+    // TLS buffers records: flush so the ACK leaves now.
+    let sent = match write.write_all(&codec::frame(&ack)).await {
+        Ok(()) => write.flush().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
         tracing::warn!(source, peer = %peer, error = %e, "cannot send the MLLP ACK (the message is stored)");
         return false;
     }

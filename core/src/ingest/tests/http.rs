@@ -20,6 +20,7 @@ fn config() -> SourceConfig {
         token_file: None,
         token_env: None,
         max_connections_per_peer: 0,
+        tls: None,
     })
 }
 

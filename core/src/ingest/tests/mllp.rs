@@ -21,6 +21,7 @@ fn config(max_frame_bytes: usize, idle_timeout_secs: u64, max_connections: usize
         idle_timeout_secs,
         max_connections,
         max_connections_per_peer: 0,
+        tls: None,
     })
 }
 

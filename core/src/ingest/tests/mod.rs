@@ -6,6 +6,7 @@
 mod http;
 mod inbox;
 mod mllp;
+pub(crate) mod tls;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
