@@ -112,4 +112,6 @@ pub use rules::{RouteDecision, RuleSet, Unmatched};
 pub use schema::Mode;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
