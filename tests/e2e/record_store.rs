@@ -467,17 +467,36 @@ kind = "lab-result"
         logs()
     );
 
-    // The audit chain holds; changing one entry in the file is detected at that entry.
+    // The audit chain holds; changing one entry in the file is detected at that entry, by the
+    // library and by the operator's command.
+    let (ok, out) = verify_audit(&setup);
+    assert!(ok && out.contains("audit chain intact"), "{out}");
     let db = rusqlite::Connection::open(setup.path("data/record-store.db")).unwrap();
     let report = audit::verify_chain(&db).unwrap();
     assert_eq!(report.first_broken, None);
     assert!(report.entries > 20, "{report:?}");
     db.execute_batch(
         "DROP TRIGGER audit_no_update;
-         UPDATE audit SET record_ids = '[]' WHERE seq = 7;",
+         UPDATE audit SET outcome = outcome || ' (edited)' WHERE seq = 7;",
     )
     .unwrap();
     assert_eq!(audit::verify_chain(&db).unwrap().first_broken, Some(7));
+    let (ok, out) = verify_audit(&setup);
+    assert!(!ok && out.contains("BROKEN at entry 7"), "{out}");
+}
+
+/// `passerelle store verify-audit` on the test installation: (exit success, stdout).
+fn verify_audit(setup: &Setup) -> (bool, String) {
+    let out = std::process::Command::new(passerelle_tests::passerelle_bin())
+        .args(["store", "verify-audit", "--config"])
+        .arg(setup.config())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (
+        out.status.success(),
+        text + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 fn daemon_logs(setup: &Setup) -> String {

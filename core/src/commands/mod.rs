@@ -7,6 +7,7 @@ mod messages;
 mod plugin;
 mod routes;
 mod run;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ pub enum Command {
     Plugin(plugin::PluginArgs),
     /// Browse and replay stored messages (admin API, or the journal file of a stopped daemon).
     Messages(messages::MessagesArgs),
+    /// The record store: check its tamper-evident audit trail (`store verify-audit`).
+    Store(store::StoreArgs),
 }
 
 impl Command {
@@ -55,6 +58,7 @@ impl Command {
             Command::Routes(a) => routes::run(a),
             Command::Plugin(a) => plugin::run(a),
             Command::Messages(a) => messages::run(a),
+            Command::Store(a) => store::run(a),
         }
     }
 }

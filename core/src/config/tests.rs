@@ -126,6 +126,15 @@ fn example_config_parses() {
     assert!(
         matches!(c.sources.get("lab-mllp"), Some(SourceConfig::Mllp(m)) if m.listen == "127.0.0.1:2575")
     );
+    // The shared record runs as is: its actors file is there and every actor in it loads.
+    let mut store = c.destinations["shared-record"].clone();
+    crate::store::resolve_paths(&mut store, &c.data_dir, path.parent().unwrap());
+    let DestinationConfig::RecordStore(store) = store else {
+        panic!("shared-record is not a record store");
+    };
+    let api = store.api.expect("the example runs the record store's API");
+    let actors = crate::store::actors::Actors::load(&api.actors).unwrap();
+    assert_eq!(actors.len(), 4);
 }
 
 #[test]

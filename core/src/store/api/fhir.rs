@@ -209,9 +209,15 @@ fn bundle(total: usize, entries: Vec<Value>, links: Vec<Value>, mode: &Mode) -> 
         "type": "searchset",
         "timestamp": crate::clock::now_rfc3339(),
         "total": total,
-        "link": links,
-        "entry": entries,
     });
+    // FHIR JSON forbids empty arrays: an empty page has no `entry` (and no `link` when the
+    // caller gave none, e.g. the Patient search).
+    if !links.is_empty() {
+        b["link"] = Value::Array(links);
+    }
+    if !entries.is_empty() {
+        b["entry"] = Value::Array(entries);
+    }
     if let Some(label) = mode_label(mode) {
         b["meta"] = json!({ "security": [label] });
     }
