@@ -1,5 +1,6 @@
 //! HL7 v2: `Message::parse` on arbitrary bytes, then every accessor over the parsed message,
-//! and the `eprescription` adapter's HL7 v2 path (RDE^O11) on the same bytes.
+//! and the two HL7 v2 adapters on the same bytes: `hl7v2-lab` (ORU^R01, including the CR-BIO
+//! CDA carried base64-encoded in an OBX ED) and `eprescription` (RDE^O11).
 //! Parsing may fail; nothing may panic, loop or blow up memory.
 #![no_main]
 
@@ -12,6 +13,9 @@ fuzz_target!(|data: &[u8]| {
         walk(&msg);
     }
     // The adapter gets the whole payload; it must turn bad input into an error, not a panic.
+    if let Ok(lab) = hl7v2_lab::Hl7v2Lab::new(Default::default()) {
+        let _ = lab.adapt(&inbound_message(data, "x-application/hl7-v2+er7", "fuzz"));
+    }
     if let Ok(rx) = eprescription::Eprescription::new(Default::default()) {
         let _ = rx.adapt(&inbound_message(data, "application/hl7-v2", "fuzz"));
     }

@@ -46,8 +46,12 @@ pub fn system_uri(name: &str) -> Option<Cow<'_, str>> {
     if let Some(k) = known {
         return Some(Cow::Borrowed(k));
     }
-    if name.len() >= 7 && name[..3].eq_ignore_ascii_case("HL7") {
-        let digits = name[3..].trim_start_matches('-');
+    // `get`: the name is sender text, its 4th byte may be inside a multi-byte character.
+    if name.len() >= 7
+        && let (Some(prefix), Some(rest)) = (name.get(..3), name.get(3..))
+        && prefix.eq_ignore_ascii_case("HL7")
+    {
+        let digits = rest.trim_start_matches('-');
         if digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()) {
             return Some(Cow::Owned(format!(
                 "http://terminology.hl7.org/CodeSystem/v2-{digits}"
@@ -399,6 +403,17 @@ pub fn refine_final(statuses: &[ObservationStatus]) -> DiagnosticReportStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multibyte_character_across_the_hl7_prefix_is_a_local_system() {
+        // Found by the hl7_parse fuzz target: byte 3 inside 'ÿ' used to panic.
+        for name in ["MSÿÿ1234", "HLÿ0078", "éé0078"] {
+            assert!(
+                system_uri(name).is_some_and(|s| s.starts_with("urn:")),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn systems_by_name() {
