@@ -118,7 +118,8 @@ mod parsing {
         assert_eq!(*set.unmatched(), Unmatched::Destination("held-file".into()));
         let d = set.route(&env());
         assert_eq!(d.route.as_deref(), Some("lab-results-to-dmp"));
-        assert_eq!(dests(&d), ["dmp-file"]);
+        // Lab results of a production INS go to the DMP export and the shared record.
+        assert_eq!(dests(&d), ["dmp-file", "shared-record"]);
         let mut e = env();
         e.patient.ins = None;
         assert_eq!(dests(&set.route(&e)), ["held-file"]);
