@@ -531,3 +531,18 @@ proptest! {
         let _ = datetime::to_fhir_date(&s);
     }
 }
+
+/// Found by fuzzing the MLLP listener's header sniffing: with `\` as the field separator, a
+/// literal `\r` at the end of a line (stripped as a sender's escaped CR) used to leave a
+/// separator past the segment's end, and reading the last field panicked.
+#[test]
+fn backslash_field_separator_with_a_trailing_literal_cr() {
+    let line = b"MSH\\,^~\\&|PFI-X|Organisatio^~\xff\xff\xff\xff4^LOTHDEW^Robert^L|\\r";
+    let msg = Message::parse_with_charset(line, Some("8859/1")).expect("parses");
+    let msh = msg.msh();
+    let fields: Vec<String> = (0..8).map(|n| msh.field(n).raw().to_string()).collect();
+    assert_eq!(fields[1], "\\");
+    assert_eq!(fields[2], ",^~");
+    assert!(fields[3].starts_with("&|PFI-X|Organisatio"), "{fields:?}");
+    assert!(fields[4..].iter().all(String::is_empty), "{fields:?}");
+}

@@ -191,11 +191,19 @@ impl Message {
             let len = strip_literal_cr(line, &self.delims);
             let line = &line[..len];
             let end = start + len;
+            // The stripped literal `\r` holds a separator only when the field separator is
+            // the backslash itself (found by fuzzing): drop it, or a field would end before
+            // it starts.
+            while seps[seps_start..]
+                .last()
+                .is_some_and(|&p| p as usize >= end)
+            {
+                seps.pop();
+            }
             if line.iter().all(|b| *b == b' ' || *b == b'\t') {
                 seps.truncate(seps_start);
                 continue;
             }
-            // The stripped `\r` holds no separator, so `seps` is still right.
             let name_ok = line.len() >= 3
                 && line[0].is_ascii_uppercase()
                 && line[1..3]
