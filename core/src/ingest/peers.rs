@@ -14,7 +14,27 @@ pub struct PeerLimit {
     /// 0: no limit.
     max: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
-    last_warning_ms: AtomicI64,
+    warnings: WarnGate,
+}
+
+/// Lets a warning through at most once a second (per listener), so that a flood of refused
+/// connections or failed handshakes does not flood the logs too.
+#[derive(Debug, Default)]
+pub struct WarnGate {
+    last_ms: AtomicI64,
+}
+
+impl WarnGate {
+    /// Whether to log the warning now.
+    pub fn open(&self) -> bool {
+        let now = crate::clock::now_ms();
+        let last = self.last_ms.load(Ordering::Relaxed);
+        now - last >= 1_000
+            && self
+                .last_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 impl PeerLimit {
@@ -22,7 +42,7 @@ impl PeerLimit {
         Arc::new(PeerLimit {
             max,
             open: Mutex::new(HashMap::new()),
-            last_warning_ms: AtomicI64::new(0),
+            warnings: WarnGate::default(),
         })
     }
 
@@ -56,13 +76,7 @@ impl PeerLimit {
 
     /// Whether a refusal should be logged at `warn` now (at most once a second).
     pub fn should_warn(&self) -> bool {
-        let now = crate::clock::now_ms();
-        let last = self.last_warning_ms.load(Ordering::Relaxed);
-        now - last >= 1_000
-            && self
-                .last_warning_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
+        self.warnings.open()
     }
 }
 

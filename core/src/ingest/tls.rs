@@ -18,7 +18,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::peers::WarnGate;
 use std::time::Duration;
 
 use rustls::RootCertStore;
@@ -61,7 +63,7 @@ pub struct TlsAcceptor {
     listener: String,
     mutual: bool,
     failures: AtomicU64,
-    last_warning_ms: AtomicI64,
+    warnings: WarnGate,
 }
 
 impl std::fmt::Debug for TlsAcceptor {
@@ -127,7 +129,7 @@ impl TlsAcceptor {
             listener: listener.to_string(),
             mutual: settings.client_ca.is_some(),
             failures: AtomicU64::new(0),
-            last_warning_ms: AtomicI64::new(0),
+            warnings: WarnGate::default(),
         }))
     }
 
@@ -165,23 +167,12 @@ impl TlsAcceptor {
         self.failures.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("passerelle_tls_handshake_failures_total", "listener" => self.listener.clone())
             .increment(1);
-        if self.should_warn() {
+        if self.warnings.open() {
             tracing::warn!(listener = %self.listener, peer = %peer, reason = %reason, "TLS handshake failed; connection closed");
         } else {
             tracing::debug!(listener = %self.listener, peer = %peer, reason = %reason, "TLS handshake failed; connection closed");
         }
         None
-    }
-
-    /// At most one warning a second per listener.
-    fn should_warn(&self) -> bool {
-        let now = crate::clock::now_ms();
-        let last = self.last_warning_ms.load(Ordering::Relaxed);
-        now - last >= 1_000
-            && self
-                .last_warning_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
     }
 }
 
