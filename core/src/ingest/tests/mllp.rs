@@ -11,7 +11,11 @@ use super::{Harness, PLUGIN, eventually, oru};
 use crate::config::{MllpSource, SourceConfig};
 use crate::ingest::mllp::codec::{MllpCodec, frame};
 
-fn config(max_frame_bytes: usize, idle_timeout_secs: u64, max_connections: usize) -> SourceConfig {
+pub(super) fn config(
+    max_frame_bytes: usize,
+    idle_timeout_secs: u64,
+    max_connections: usize,
+) -> SourceConfig {
     SourceConfig::Mllp(MllpSource {
         plugin: PLUGIN.into(),
         content_type: None,

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
 use super::{Harness, PLUGIN, oru};
-use crate::config::{HttpSource, MllpSource, SourceConfig, TlsSettings};
+use crate::config::{HttpSource, SourceConfig, TlsSettings};
 use crate::ingest::mllp::codec::{MllpCodec, frame};
 use crate::ingest::tls::{TlsAcceptor, TlsError};
 
@@ -150,18 +150,13 @@ async fn mllp_exchange(
     }
 }
 
+/// The MLLP source of the plain MLLP tests, over TLS.
 fn mllp_config(tls: TlsSettings) -> SourceConfig {
-    SourceConfig::Mllp(MllpSource {
-        plugin: PLUGIN.into(),
-        content_type: None,
-        charset: None,
-        listen: "127.0.0.1:0".into(),
-        max_frame_bytes: 1 << 20,
-        idle_timeout_secs: 60,
-        max_connections: 16,
-        max_connections_per_peer: 0,
-        tls: Some(tls),
-    })
+    let mut config = super::mllp::config(1 << 20, 60, 16);
+    if let SourceConfig::Mllp(m) = &mut config {
+        m.tls = Some(tls);
+    }
+    config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
