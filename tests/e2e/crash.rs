@@ -102,6 +102,7 @@ fn randomised_kill_9_loses_no_acked_message_and_duplicates_none() {
     let mut last_start = Instant::now();
     let (sent, handles) = senders::spawn(SendPlan {
         port: setup.mllp_port,
+        fallback: None,
         ids: (0..messages).map(|i| format!("C{i:07}")).collect(),
         connections: 4,
         rate: None,

@@ -20,4 +20,5 @@ mod record_store;
 mod reload;
 mod sandbox;
 mod scaffold;
+mod scale_out;
 mod tls;

@@ -50,6 +50,7 @@ fn long_destination_outage_keeps_memory_flat_and_delivers_everything_once() {
     let started = Instant::now();
     let (sent, handles) = senders::spawn(SendPlan {
         port: setup.mllp_port,
+        fallback: None,
         ids: (0..messages).map(|i| format!("O{i:07}")).collect(),
         connections: 4,
         rate: Some(rate as f64),

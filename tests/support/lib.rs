@@ -80,6 +80,7 @@ pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
 pub mod daemon;
 pub mod journal;
 pub mod mllp;
+pub mod nats;
 pub mod rng;
 pub mod senders;
 pub mod watch;

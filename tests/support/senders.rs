@@ -31,6 +31,9 @@ impl SendStats {
 /// How to send.
 pub struct SendPlan {
     pub port: u16,
+    /// Another node to fail over to: a sender whose connection failed tries the other port
+    /// next (scale-out tests).
+    pub fallback: Option<u16>,
     /// Control ids to send, split round-robin over `connections`.
     pub ids: Vec<String>,
     pub connections: usize,
@@ -51,21 +54,26 @@ pub fn spawn(plan: SendPlan) -> (Arc<SendStats>, Vec<JoinHandle<()>>) {
         .map(|c| {
             let ids: Vec<String> = plan.ids.iter().skip(c).step_by(n).cloned().collect();
             let stats = Arc::clone(&stats);
-            let (port, deadline) = (plan.port, plan.deadline);
-            std::thread::spawn(move || send_all(port, &ids, interval, deadline, &stats))
+            let ports = [Some(plan.port), plan.fallback]
+                .into_iter()
+                .flatten()
+                .collect();
+            let deadline = plan.deadline;
+            std::thread::spawn(move || send_all(ports, &ids, interval, deadline, &stats))
         })
         .collect();
     (stats, handles)
 }
 
 fn send_all(
-    port: u16,
+    ports: Vec<u16>,
     ids: &[String],
     interval: Option<Duration>,
     deadline: Instant,
     stats: &SendStats,
 ) {
     let mut client: Option<MllpClient> = None;
+    let mut port_index = 0;
     let mut next = Instant::now();
     for (i, id) in ids.iter().enumerate() {
         if let Some(iv) = interval {
@@ -82,10 +90,11 @@ fn send_all(
             }
             let c = match client.as_mut() {
                 Some(c) => c,
-                None => match MllpClient::connect(port) {
+                None => match MllpClient::connect(ports[port_index % ports.len()]) {
                     Ok(c) => client.insert(c),
                     Err(_) => {
-                        // The daemon is restarting.
+                        // The daemon is restarting (or gone: try the other node).
+                        port_index += 1;
                         std::thread::sleep(Duration::from_millis(50));
                         continue;
                     }
@@ -115,6 +124,7 @@ fn send_all(
                 Err(_) => {
                     stats.resends.fetch_add(1, Ordering::SeqCst);
                     client = None;
+                    port_index += 1;
                 }
             }
         }

@@ -46,6 +46,18 @@ fn not_found(message: impl Into<String>) -> ApiError {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// The embedded journal behind the message and queue views; a node on JetStream has none.
+fn local_journal(st: &super::AdminState) -> Result<&crate::journal::Journal> {
+    st.journal.as_ref().ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_IMPLEMENTED,
+            "this node keeps its journal on NATS JetStream: messages, queues and dead letters \
+             are read with the nats CLI (docs/scale-out.md)"
+                .into(),
+        )
+    })
+}
+
 /// `GET /health`: liveness, no authentication, nothing but `{"status":"ok"}`.
 pub(super) fn health(req: &Request<Incoming>) -> Reply {
     if matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -204,10 +216,14 @@ fn ok(body: Value) -> Answer {
 /// `GET /ready`: the journal answers a query and the sources are running.
 async fn ready(s: &Shared) -> Answer {
     let st = &s.state;
-    let journal = match tokio::time::timeout(READY_TIMEOUT, st.journal.count_by_status()).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} s", READY_TIMEOUT.as_secs())),
+    let journal = match &st.journal {
+        // JetStream: the connection is checked by the adapter and delivery claims.
+        None => Ok(()),
+        Some(j) => match tokio::time::timeout(READY_TIMEOUT, j.count_by_status()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", READY_TIMEOUT.as_secs())),
+        },
     };
     let running = !*st.stopping.borrow();
     let ready = journal.is_ok() && running;
@@ -251,7 +267,7 @@ fn sources(s: &Shared) -> (StatusCode, Value) {
 }
 
 async fn plugins(s: &Shared) -> Answer {
-    let held = s.state.journal.held_counts().await?;
+    let held = local_journal(&s.state)?.held_counts().await?;
     let list: Vec<Value> = s
         .state
         .plugins
@@ -306,10 +322,10 @@ fn routes(s: &Shared) -> (StatusCode, Value) {
 
 async fn destinations(s: &Shared) -> Answer {
     let st = &s.state;
-    let dead = st.journal.dead_counts().await?;
+    let dead = local_journal(st)?.dead_counts().await?;
     let mut list = Vec::new();
     for d in st.deliveries.status() {
-        let pending = st.journal.pending_count(&d.name).await?;
+        let pending = local_journal(st)?.pending_count(&d.name).await?;
         let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
         v["state"] = json!(if !d.running {
             "stopped"
@@ -354,7 +370,7 @@ fn filter_from_query(query: &str) -> Result<MessageFilter> {
 async fn search(s: &Shared, query: &str) -> Answer {
     let filter = filter_from_query(query)?;
     let limit = effective_limit(&filter, crate::journal::DEFAULT_SEARCH_LIMIT);
-    let found = s.state.journal.search(filter).await?;
+    let found = local_journal(&s.state)?.search(filter).await?;
     ok(views::page_json(&found, limit))
 }
 
@@ -370,7 +386,7 @@ fn message_id(id: &str) -> Result<MessageId> {
 
 async fn show(s: &Shared, id: &str) -> Answer {
     let id = message_id(id)?;
-    let journal = &s.state.journal;
+    let journal = local_journal(&s.state)?;
     let Some(view) = journal.message(id).await? else {
         return Err(not_found(format!("no message {id}")));
     };
@@ -388,7 +404,7 @@ async fn show(s: &Shared, id: &str) -> Answer {
 /// (a file destination rewrites the same file; HTTP gets the same `Idempotency-Key`).
 async fn replay(s: &Shared, id: MessageId) -> Result<Value> {
     let st = &s.state;
-    let Some(view) = st.journal.message(id).await? else {
+    let Some(view) = local_journal(st)?.message(id).await? else {
         return Err(not_found(format!("no message {id}")));
     };
     // Held before adapting (plugin suspended): processed in place, like a resume does.
@@ -427,7 +443,7 @@ async fn replay(s: &Shared, id: MessageId) -> Result<Value> {
         .ingest(&ctx, view.payload, Some(format!("replay:{id}")))
         .await?;
     if let Ingested::Accepted { receipt, .. } = &outcome {
-        for destination in st.journal.redeliver(receipt.message_id).await? {
+        for destination in local_journal(st)?.redeliver(receipt.message_id).await? {
             st.deliveries.wake(&destination);
         }
     }
@@ -452,6 +468,11 @@ fn replay_json(id: MessageId, outcome: Ingested) -> Value {
             "message_id": message_id.0,
             "outcome": "rejected",
             "error": error.to_string(),
+        }),
+        Ingested::Queued { message_id } => json!({
+            "replayed_from": id.0,
+            "message_id": message_id.0,
+            "outcome": "queued",
         }),
         Ingested::Held { message_id, reason } => json!({
             "replayed_from": id.0,
@@ -516,7 +537,7 @@ async fn replay_search(s: &Shared, body: &Value) -> Answer {
     }
     filter.limit = effective_limit(&filter, REPLAY_DEFAULT);
     let limit = filter.limit;
-    let found = s.state.journal.search(filter).await?;
+    let found = local_journal(&s.state)?.search(filter).await?;
     let mut results = Vec::with_capacity(found.len());
     for m in &found {
         match replay(s, m.id).await {
@@ -555,9 +576,7 @@ async fn dead_letters(s: &Shared, query: &str) -> Answer {
             }
         }
     }
-    let list = s
-        .state
-        .journal
+    let list = local_journal(&s.state)?
         .dead_letters(destination.as_deref(), limit)
         .await?;
     ok(json!({ "dead_letters": list.iter().map(views::dead_letter_json).collect::<Vec<_>>() }))
@@ -569,9 +588,9 @@ async fn dead_letter_action(s: &Shared, id: &str, action: &str) -> Answer {
         .map_err(|_| bad_request(format!("{id:?} is not an outbox id")))?;
     let st = &s.state;
     let done = if action == "retry" {
-        st.journal.retry_dead(outbox_id).await?
+        local_journal(st)?.retry_dead(outbox_id).await?
     } else {
-        st.journal.discard_dead(outbox_id).await?
+        local_journal(st)?.discard_dead(outbox_id).await?
     };
     let Some(destination) = done else {
         return Err(not_found(format!("no dead letter {outbox_id}")));
@@ -599,9 +618,11 @@ async fn metrics(s: &Shared) -> Reply {
         );
     };
     // Values kept elsewhere, copied in at scrape time.
-    if let Ok(dead) = st.journal.dead_counts().await {
+    if let Some(journal) = &st.journal
+        && let Ok(dead) = journal.dead_counts().await
+    {
         for d in st.deliveries.status() {
-            if let Ok(pending) = st.journal.pending_count(&d.name).await {
+            if let Ok(pending) = journal.pending_count(&d.name).await {
                 Scrape::queue(
                     &d.name,
                     pending,
@@ -611,13 +632,19 @@ async fn metrics(s: &Shared) -> Reply {
             }
         }
     }
-    if let Ok(counts) = st.journal.count_by_status().await {
+    if let Some(Ok(counts)) = match &st.journal {
+        Some(j) => Some(j.count_by_status().await),
+        None => None,
+    } {
         for (status, n) in counts {
             Scrape::messages(&status, n);
         }
     }
     Scrape::routes(st.routes.reloads(), st.routes.reload_failures());
-    let held = st.journal.held_counts().await.unwrap_or_default();
+    let held = match &st.journal {
+        Some(j) => j.held_counts().await.unwrap_or_default(),
+        None => Default::default(),
+    };
     for p in st.plugins.status() {
         Scrape::plugin(&p.name, p.reloads, p.reload_failures);
         Scrape::plugin_breaker(

@@ -66,7 +66,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything the API looks at or acts on.
 pub struct AdminState {
-    pub journal: Journal,
+    /// The embedded journal (`None` when the node runs on JetStream).
+    pub journal: Option<Journal>,
     pub pipeline: Arc<Pipeline>,
     pub plugins: Arc<PluginRegistry>,
     pub routes: Arc<RoutesHandle>,

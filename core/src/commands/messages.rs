@@ -223,6 +223,13 @@ pub fn run(args: MessagesArgs) -> anyhow::Result<ExitCode> {
 
 fn open_journal(at: &Target) -> anyhow::Result<JournalReader> {
     let config = Config::load(&at.config.config, at.data_dir.as_deref())?;
+    if config.journal.jetstream.is_some() {
+        anyhow::bail!(
+            "{} keeps its journal on NATS JetStream, not in a local file: read the streams with \
+             the nats CLI (docs/scale-out.md)",
+            at.config.config.display()
+        );
+    }
     let path = &config.journal.path;
     JournalReader::open(path).with_context(|| format!("reading the journal {}", path.display()))
 }

@@ -156,6 +156,48 @@ impl Config {
             Some(v) => Some(*v.get_ref()),
             None => None,
         };
+        let jetstream = match raw.journal.jetstream {
+            None => None,
+            Some(js) => {
+                let at = js.span().start;
+                let mut js = js.into_inner();
+                if js.urls.is_empty() {
+                    err(
+                        Some(at),
+                        "journal.jetstream.urls: at least one nats:// URL".into(),
+                    );
+                }
+                if !matches!(js.replicas, 1..=5) {
+                    err(
+                        Some(at),
+                        "journal.jetstream.replicas must be between 1 and 5".into(),
+                    );
+                }
+                if js.prefix.is_empty()
+                    || !js
+                        .prefix
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    err(
+                        Some(at),
+                        format!(
+                            "journal.jetstream.prefix {:?}: letters, digits, '-' and '_' only",
+                            js.prefix
+                        ),
+                    );
+                }
+                if js.adapters == 0 || js.ack_wait_ms == 0 || js.max_ack_pending < 1 {
+                    err(
+                        Some(at),
+                        "journal.jetstream: adapters, ack_wait_ms and max_ack_pending must be at least 1"
+                            .into(),
+                    );
+                }
+                js.credentials = js.credentials.map(|p| resolve(&p));
+                Some(js)
+            }
+        };
         let admin = raw.admin.map(|mut a| {
             a.token_file = a.token_file.map(|p| resolve(&p));
             a.tls = a.tls.map(|t| t.resolved(&resolve));
@@ -176,6 +218,7 @@ impl Config {
                 .unwrap_or_else(|| data_dir.join("journal.db")),
             retain_delivered,
             max_size_mib,
+            jetstream,
         };
         Ok(Config {
             file: file.to_path_buf(),

@@ -47,6 +47,63 @@ pub(super) struct RawJournal {
     pub retain_delivered: Option<Spanned<String>>,
     /// Largest size of the journal file, MiB (`PRAGMA max_page_count`).
     pub max_size_mib: Option<Spanned<u64>>,
+    /// Keep the journal on NATS JetStream instead of the embedded file (scale-out).
+    pub jetstream: Option<Spanned<JetStreamConfig>>,
+}
+
+/// `[journal.jetstream]`: several nodes share a replicated NATS JetStream (docs/scale-out.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JetStreamConfig {
+    /// Servers of the NATS cluster (`nats://host:4222`); the client fails over between them.
+    pub urls: Vec<String>,
+    /// A NATS `.creds` file (JWT + NKey seed); relative to the config file's folder.
+    pub credentials: Option<PathBuf>,
+    /// Copies of each stream (1, 3 or 5; 3 for a cluster that survives losing a server).
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// Names the streams (`<PREFIX>_INBOUND`, ...) and subjects (`<prefix>.in.<source>`, ...).
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// This node's name (logs, dead letters); default: the host name.
+    pub node: Option<String>,
+    /// An entry a node took and neither finished nor gave back is handed out again after this.
+    #[serde(default = "default_ack_wait_ms")]
+    pub ack_wait_ms: u64,
+    /// Entries handed out and not yet acknowledged, per consumer (all nodes together).
+    #[serde(default = "default_max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Record entries with the same id + content within this window are stored once.
+    #[serde(default = "default_duplicate_window_s")]
+    pub duplicate_window_s: u64,
+    /// How long a JetStream request (publish acknowledgement included) may take.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Adapter tasks per node taking queued messages.
+    #[serde(default = "default_adapters")]
+    pub adapters: usize,
+}
+
+fn default_replicas() -> usize {
+    1
+}
+fn default_prefix() -> String {
+    "passerelle".into()
+}
+fn default_ack_wait_ms() -> u64 {
+    30_000
+}
+fn default_max_ack_pending() -> i64 {
+    20_000
+}
+fn default_duplicate_window_s() -> u64 {
+    600
+}
+fn default_request_timeout_ms() -> u64 {
+    5_000
+}
+fn default_adapters() -> usize {
+    2
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +116,8 @@ pub struct JournalConfig {
     /// commits fail as "disk full" and ingest is refused until space is freed. `None`: only
     /// the disk bounds it.
     pub max_size_mib: Option<u64>,
+    /// `Some`: the journal is on NATS JetStream, not in `path`.
+    pub jetstream: Option<JetStreamConfig>,
 }
 
 /// `[admin]`: the operators' HTTP API (see `docs/admin-api.md`).

@@ -230,3 +230,46 @@ max_pending_wait_ms = 250
         "{e}"
     );
 }
+
+#[test]
+fn jetstream_journal_is_read_with_defaults_and_checked() {
+    let src = format!(
+        "{GOOD}\n[journal.jetstream]\nurls = [\"nats://n1:4222\", \"nats://n2:4222\"]\n\
+         replicas = 3\ncredentials = \"nats/passerelle.creds\"\nnode = \"lab-1\"\n"
+    );
+    let c = Config::parse(Path::new("/etc/p/passerelle.toml"), &src, None).unwrap();
+    let js = c.journal.jetstream.expect("jetstream");
+    assert_eq!(js.urls, ["nats://n1:4222", "nats://n2:4222"]);
+    assert_eq!(js.replicas, 3);
+    assert_eq!(
+        js.credentials,
+        Some(PathBuf::from("/etc/p/nats/passerelle.creds"))
+    );
+    assert_eq!(js.node.as_deref(), Some("lab-1"));
+    assert_eq!((js.prefix.as_str(), js.ack_wait_ms), ("passerelle", 30_000));
+    assert!(
+        Config::parse(Path::new("p.toml"), GOOD, None)
+            .unwrap()
+            .journal
+            .jetstream
+            .is_none(),
+        "the embedded journal stays the default"
+    );
+
+    for (bad, expected) in [
+        ("urls = []", "at least one nats:// URL"),
+        (
+            "urls = [\"nats://n1\"]\nreplicas = 7",
+            "replicas must be between 1 and 5",
+        ),
+        (
+            "urls = [\"nats://n1\"]\nprefix = \"a.b\"",
+            "letters, digits",
+        ),
+        ("urls = [\"nats://n1\"]\nadapters = 0", "must be at least 1"),
+        ("urls = [\"nats://n1\"]\nbogus = 1", "unknown field"),
+    ] {
+        let e = first_error(&format!("[journal.jetstream]\n{bad}\n"));
+        assert!(e.to_string().contains(expected), "{bad}: {e}");
+    }
+}

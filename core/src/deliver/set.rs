@@ -1,10 +1,11 @@
 //! All the destinations' workers.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{DeliveryWorker, DestinationStatus, Sink, SinkSetupError, WorkerOptions};
 use crate::config::{DeliveryDefaults, DestinationConfig};
-use crate::journal::Journal;
+use crate::journal::JournalBackend;
 
 /// One [`DeliveryWorker`] per configured destination. Share it (`Arc`) between the ingest side
 /// (which calls [`Deliveries::wake`] after committing records) and the admin API.
@@ -17,7 +18,7 @@ impl Deliveries {
     /// Builds every sink (nothing starts when one is invalid), then starts the workers on the
     /// current tokio runtime. A destination's own retry policy overrides `defaults.retry`.
     pub fn start(
-        journal: &Journal,
+        journal: &Arc<dyn JournalBackend>,
         destinations: &BTreeMap<String, DestinationConfig>,
         defaults: &DeliveryDefaults,
     ) -> Result<Deliveries, SinkSetupError> {
@@ -25,7 +26,7 @@ impl Deliveries {
     }
 
     pub fn start_with(
-        journal: &Journal,
+        journal: &Arc<dyn JournalBackend>,
         destinations: &BTreeMap<String, DestinationConfig>,
         defaults: &DeliveryDefaults,
         options: WorkerOptions,
@@ -40,7 +41,8 @@ impl Deliveries {
         let workers = sinks
             .into_iter()
             .map(|(name, sink, policy)| {
-                let worker = DeliveryWorker::spawn(name, sink, policy, journal.clone(), options);
+                let worker =
+                    DeliveryWorker::spawn(name, sink, policy, Arc::clone(journal), options);
                 (name.clone(), worker)
             })
             .collect();

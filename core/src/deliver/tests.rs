@@ -105,11 +105,15 @@ async fn wait_until_delivered(j: &Journal, dest: &str, timeout: Duration) {
     }
 }
 
+fn backend(j: &Journal) -> std::sync::Arc<dyn crate::journal::JournalBackend> {
+    std::sync::Arc::new(j.clone())
+}
+
 fn start(j: &Journal, name: &str, config: DestinationConfig, options: WorkerOptions) -> Deliveries {
     let mut map = BTreeMap::new();
     map.insert(name.to_string(), config);
     Deliveries::start_with(
-        j,
+        &backend(j),
         &map,
         &DeliveryDefaults {
             retry: FAST,
@@ -640,7 +644,7 @@ async fn invalid_http_destinations_are_refused_at_startup() {
         };
         h.headers.insert(header.0.into(), header.1.into());
         map.insert("x".to_string(), DestinationConfig::Http(h));
-        Deliveries::start(&j, &map, &DeliveryDefaults::default()).unwrap_err()
+        Deliveries::start(&backend(&j), &map, &DeliveryDefaults::default()).unwrap_err()
     };
     assert!(
         bad("https://fhir.example/", ("a", "b"))

@@ -23,7 +23,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::{DeliveryError, Sink, backoff};
 use crate::clock::now_ms;
 use crate::config::RetryPolicy;
-use crate::journal::{Journal, OutboxItem};
+use crate::journal::{JournalBackend, OutboxItem};
 use crate::telemetry;
 
 /// Shortest sleep when nothing was claimed but something is due already (a race with a commit):
@@ -116,7 +116,7 @@ impl DeliveryWorker {
         name: &str,
         sink: Sink,
         policy: RetryPolicy,
-        journal: Journal,
+        journal: Arc<dyn JournalBackend>,
         options: WorkerOptions,
     ) -> DeliveryWorker {
         let (paused_tx, paused_rx) = watch::channel(false);
@@ -229,7 +229,7 @@ impl DeliveryWorker {
 #[derive(Clone)]
 struct Marker {
     shared: Arc<Shared>,
-    journal: Journal,
+    journal: Arc<dyn JournalBackend>,
     policy: RetryPolicy,
 }
 

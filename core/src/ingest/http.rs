@@ -350,6 +350,13 @@ async fn ingest(
             }
             json_response(StatusCode::UNPROCESSABLE_ENTITY, body)
         }
+        Ok(Ingested::Queued { message_id }) => {
+            tracing::debug!(source, peer = %peer, message_id = %message_id, "HTTP message queued for adaptation; answering 202");
+            json_response(
+                StatusCode::ACCEPTED,
+                json!({ "message_id": message_id.0, "queued": true }),
+            )
+        }
         Ok(Ingested::Held { message_id, reason }) => {
             tracing::info!(source, peer = %peer, message_id = %message_id, "HTTP message held (plugin suspended); stored, answering 202");
             json_response(

@@ -342,6 +342,10 @@ impl Inbox {
                 );
                 (FAILED, Some(note), message_id)
             }
+            Ok(Ingested::Queued { message_id }) => {
+                tracing::info!(source, file = %shown, message_id = %message_id, "inbox file queued for adaptation; moving it to processed/");
+                (PROCESSED, None, message_id)
+            }
             Ok(Ingested::Held { message_id, .. }) => {
                 tracing::info!(source, file = %shown, message_id = %message_id, "inbox file held (plugin suspended); stored, moving it to processed/");
                 (PROCESSED, None, message_id)

@@ -58,6 +58,11 @@ pub enum JournalError {
     #[error("journal: closed")]
     Closed,
 
+    /// The JetStream backend could not do `op` (server unreachable, no quorum, timeout): as
+    /// with a failed commit, nothing of it counts as stored.
+    #[error("journal (JetStream): {op}: {message}")]
+    Remote { op: &'static str, message: String },
+
     /// A bug in the journal itself (a reply of the wrong kind, a reader task that panicked).
     #[error("journal: internal error: {0}")]
     Internal(String),

@@ -22,7 +22,9 @@
 //! its destination's set from before its read snapshot to the end, so a claim can never see an
 //! entry as pending in a stale snapshot while it is no longer in flight.
 
+mod backend;
 mod error;
+pub mod jetstream;
 mod read;
 mod schema;
 mod writer;
@@ -43,7 +45,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::record::Record;
 
+pub use backend::{JournalBackend, QueuedMessage};
 pub use error::JournalError;
+pub use jetstream::JetStreamJournal;
 pub use schema::SCHEMA_VERSION;
 
 use writer::{Done, Op, Request};

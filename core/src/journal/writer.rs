@@ -938,7 +938,7 @@ fn settings(conn: &Connection) -> Result<JournalSettings, JournalError> {
 /// First 128 bits of SHA-256 over what makes a record's content: kind, status,
 /// confidentiality and the bundle. Receive time and plugin version are left out, so a resend
 /// of the same message is recognised as a duplicate.
-fn content_digest(record: &crate::record::Record) -> [u8; 16] {
+pub(super) fn content_digest(record: &crate::record::Record) -> [u8; 16] {
     use sha2::{Digest, Sha256};
     let env = &record.envelope;
     let mut h = Sha256::new();

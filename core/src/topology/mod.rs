@@ -29,13 +29,16 @@ use crate::admin::{AdminListener, AdminServer, AdminState};
 use crate::config::Config;
 use crate::deliver::Deliveries;
 use crate::ingest::{self, Sources};
-use crate::journal::{Journal, JournalOptions};
+use crate::journal::{JetStreamJournal, Journal, JournalBackend, JournalOptions};
 use crate::plugin::{PluginEngine, PluginRegistry, PluginWatcher};
 use crate::route::{self, RoutesHandle, RoutesWatcher};
 
 /// A running Passerelle.
 pub struct Topology {
-    pub journal: Journal,
+    /// The embedded journal (`None` when `[journal.jetstream]` puts it on NATS).
+    pub journal: Option<Journal>,
+    /// The journal the stages use (the embedded one, or JetStream).
+    pub backend: Arc<dyn JournalBackend>,
     pub plugins: Arc<PluginRegistry>,
     pub routes: Arc<RoutesHandle>,
     pub deliveries: Arc<Deliveries>,
@@ -54,13 +57,7 @@ impl Topology {
     pub async fn start(config: &Config) -> anyhow::Result<Topology> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
-        let journal = Journal::open_with(
-            &config.journal.path,
-            JournalOptions {
-                max_size_mib: config.journal.max_size_mib,
-            },
-        )
-        .with_context(|| format!("opening the journal {}", config.journal.path.display()))?;
+        let (journal, backend) = open_journal(config).await?;
 
         let engine = PluginEngine::new(Some(config.component_cache_dir()))
             .context("starting the wasm engine")?;
@@ -108,7 +105,7 @@ impl Topology {
             crate::store::resolve_paths(d, &config.data_dir, config_dir);
         }
         let deliveries = Arc::new(
-            Deliveries::start(&journal, &destinations, &config.delivery)
+            Deliveries::start(&backend, &destinations, &config.delivery)
                 .context("starting destinations")?,
         );
         let wake_target = Arc::clone(&deliveries);
@@ -120,18 +117,22 @@ impl Topology {
             .iter()
             .map(|(name, c)| (name.clone(), ingest::source_ctx(name, c)))
             .collect();
-        let pipeline = Arc::new(
-            Pipeline::new(
-                journal.clone(),
+        let pipeline = match &journal {
+            Some(j) => Pipeline::new(j.clone(), Arc::clone(&plugins), Arc::clone(&routes), waker),
+            None => Pipeline::on_backend(
+                Arc::clone(&backend),
                 Arc::clone(&plugins),
                 Arc::clone(&routes),
                 waker,
-            )
-            .with_backpressure(
-                config.delivery.max_pending,
-                Duration::from_millis(config.delivery.max_pending_wait_ms),
-            )
-            .with_sources(source_ctxs),
+            ),
+        };
+        let pipeline = Arc::new(
+            pipeline
+                .with_backpressure(
+                    config.delivery.max_pending,
+                    Duration::from_millis(config.delivery.max_pending_wait_ms),
+                )
+                .with_sources(source_ctxs),
         );
         // Circuit breakers: held messages left from before a restart keep their plugin
         // suspended; a new build of a suspended plugin re-processes its held messages.
@@ -139,6 +140,9 @@ impl Topology {
             .suspend_plugins_with_held_messages()
             .await
             .context("reading held messages")?;
+        if let Some(js) = &config.journal.jetstream {
+            pipeline.spawn_adapters(js.adapters);
+        }
         let weak = Arc::downgrade(&pipeline);
         plugins.set_new_build_hook(Box::new(move |name: &str| {
             if let Some(pipeline) = weak.upgrade() {
@@ -183,9 +187,11 @@ impl Topology {
         let retention = config
             .journal
             .retain_delivered
-            .map(|retain| spawn_retention(journal.clone(), retain, shutdown_rx.clone()));
+            .zip(journal.clone())
+            .map(|(retain, j)| spawn_retention(j, retain, shutdown_rx.clone()));
         Ok(Topology {
             journal,
+            backend,
             plugins,
             routes,
             deliveries,
@@ -237,9 +243,35 @@ impl Topology {
         if let Some(retention) = self.retention.take() {
             let _ = retention.await;
         }
-        self.journal.clone().close().await;
-        tracing::info!("journal closed");
+        self.backend.close().await;
+        tracing::info!(backend = self.backend.kind(), "journal closed");
     }
+}
+
+/// The embedded journal, or JetStream when `[journal.jetstream]` is set (then no local one).
+async fn open_journal(
+    config: &Config,
+) -> anyhow::Result<(Option<Journal>, Arc<dyn JournalBackend>)> {
+    let Some(js) = &config.journal.jetstream else {
+        let journal = Journal::open_with(
+            &config.journal.path,
+            JournalOptions {
+                max_size_mib: config.journal.max_size_mib,
+            },
+        )
+        .with_context(|| format!("opening the journal {}", config.journal.path.display()))?;
+        return Ok((Some(journal.clone()), Arc::new(journal)));
+    };
+    let node = js.node.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "passerelle".into())
+    });
+    let destinations: Vec<String> = config.destinations.keys().cloned().collect();
+    let journal = JetStreamJournal::open(js, &node, &destinations)
+        .await
+        .with_context(|| format!("opening the JetStream journal at {}", js.urls.join(", ")))?;
+    Ok((None, Arc::new(journal)))
 }
 
 /// How often the retention task looks: a quarter of the retention, between 1 s and 10 min.

@@ -26,11 +26,16 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use crate::journal::{
-    CommitReceipt, IngestedMessage, Journal, JournalError, MessageId, Outcome, RoutedRecord,
+    CommitReceipt, IngestedMessage, Journal, JournalBackend, JournalError, MessageId, Outcome,
+    RoutedRecord,
 };
 use crate::plugin::{AdaptOutput, BreakerState, Inbound, Plugin, PluginError, PluginRegistry};
 use crate::route::RoutesHandle;
 use crate::telemetry;
+
+/// Queued messages (JetStream): taken and adapted by any node (`queued.rs`).
+#[path = "queued.rs"]
+mod queued;
 
 /// How often a message waiting for a full destination looks again.
 const BACKPRESSURE_POLL: Duration = Duration::from_millis(50);
@@ -68,6 +73,8 @@ pub enum Ingested {
         message_id: MessageId,
         reason: String,
     },
+    /// Stored unadapted in a journal that queues (JetStream): durable; any node adapts it.
+    Queued { message_id: MessageId },
 }
 
 /// Called with each destination that has new records to deliver.
@@ -129,7 +136,10 @@ pub struct ResumeOutcome {
 }
 
 pub struct Pipeline {
-    journal: Journal,
+    journal: Arc<dyn JournalBackend>,
+    /// The embedded journal, when it is the backend: held messages (circuit breaker) and the
+    /// operator views live there.
+    local: Option<Journal>,
     plugins: Arc<PluginRegistry>,
     routes: Arc<RoutesHandle>,
     wake: Waker,
@@ -145,14 +155,29 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline on the embedded journal.
     pub fn new(
         journal: Journal,
         plugins: Arc<PluginRegistry>,
         routes: Arc<RoutesHandle>,
         wake: Waker,
     ) -> Self {
+        let mut p = Self::on_backend(Arc::new(journal.clone()), plugins, routes, wake);
+        p.local = Some(journal);
+        p
+    }
+
+    /// A pipeline on any journal backend (JetStream: [`Pipeline::spawn_adapters`] takes the
+    /// queued messages).
+    pub fn on_backend(
+        journal: Arc<dyn JournalBackend>,
+        plugins: Arc<PluginRegistry>,
+        routes: Arc<RoutesHandle>,
+        wake: Waker,
+    ) -> Self {
         Pipeline {
             journal,
+            local: None,
             plugins,
             routes,
             wake,
@@ -231,7 +256,13 @@ impl Pipeline {
         }
     }
 
-    pub fn journal(&self) -> &Journal {
+    /// The embedded journal (`None` on JetStream).
+    pub fn journal(&self) -> Option<&Journal> {
+        self.local.as_ref()
+    }
+
+    /// The journal backend in use.
+    pub fn backend(&self) -> &Arc<dyn JournalBackend> {
         &self.journal
     }
 
@@ -299,6 +330,9 @@ impl Pipeline {
     ) -> Result<Ingested, JournalError> {
         let received_at = crate::clock::now_rfc3339();
         self.count(source, Count::Received);
+        if self.journal.queues_inbound() {
+            return self.enqueue(source, payload, peer, received_at).await;
+        }
         let Some(plugin) = self.plugins.get(&source.plugin) else {
             // The configuration check makes this unreachable; store the message rather than lose it.
             let reason = format!(
@@ -687,11 +721,11 @@ impl Pipeline {
                 tracing::warn!(plugin = %plugin, adapted, failed, "plugin suspended again while re-processing its held messages; the rest stay held");
                 break;
             }
-            let ids = match self
-                .journal
-                .held_messages(&plugin, after, DRAIN_CHUNK)
-                .await
-            {
+            let listed = match &self.local {
+                Some(local) => local.held_messages(&plugin, after, DRAIN_CHUNK).await,
+                None => Ok(Vec::new()),
+            };
+            let ids = match listed {
                 Ok(ids) => ids,
                 Err(e) => {
                     tracing::warn!(plugin = %plugin, error = %e, "cannot list held messages; trying again");
@@ -751,7 +785,10 @@ impl Pipeline {
     /// Puts one held message through its plugin and routes now, as its source would have;
     /// the held row gets the outcome. `Ok(None)`: it is not held any more (or gone).
     pub async fn reprocess_held(&self, id: MessageId) -> Result<Option<Ingested>, JournalError> {
-        let Some(view) = self.journal.message(id).await? else {
+        let Some(local) = &self.local else {
+            return Ok(None);
+        };
+        let Some(view) = local.message(id).await? else {
             return Ok(None);
         };
         let Some(plugin_name) = view.plugin.clone() else {
@@ -811,7 +848,7 @@ impl Pipeline {
                     };
                     Ok(self
                         .journal
-                        .resolve_held(id, outcome)
+                        .resolve_queued(id, outcome)
                         .await?
                         .map(|receipt| self.stored(&source, receipt, count, output_id, &touched)))
                 }
@@ -822,7 +859,7 @@ impl Pipeline {
                     };
                     Ok(self
                         .journal
-                        .resolve_held(id, outcome)
+                        .resolve_queued(id, outcome)
                         .await?
                         .map(|_| self.rejected(&source, id, error)))
                 }
@@ -849,7 +886,10 @@ impl Pipeline {
     /// At start: a plugin with held messages left from before is suspended (it was when the
     /// daemon stopped); an operator resumes it. Returns the plugins suspended.
     pub async fn suspend_plugins_with_held_messages(&self) -> Result<Vec<String>, JournalError> {
-        let held = self.journal.held_counts().await?;
+        let Some(local) = &self.local else {
+            return Ok(Vec::new());
+        };
+        let held = local.held_counts().await?;
         let mut suspended = Vec::new();
         for (plugin, n) in held {
             if let Some(breaker) = self.plugins.breaker(&plugin) {

@@ -125,7 +125,9 @@ fn rig(mode: &str, breaker_failures: u32, max_pending: u64, wait: Duration) -> R
 
 impl Rig {
     fn journal(&self) -> &Journal {
-        self.pipeline.journal()
+        self.pipeline
+            .journal()
+            .expect("these tests run on the embedded journal")
     }
 
     fn state(&self) -> BreakerState {

@@ -8,6 +8,7 @@
 //!   after the journal commit, as one frame written from one buffer.
 //!   - `Accepted` → AA; `Rejected` (stored as failed) → AE with an ERR; the connection stays
 //!     open.
+//!   - `Queued` (JetStream journal: stored unadapted, any node adapts it) → AA.
 //!   - `Held` (the plugin is suspended by its circuit breaker; the message is durably stored
 //!     and will be adapted when the plugin is resumed) → AA: nothing is lost and nothing is
 //!     wrong with the message, so the sender must neither resend it (AE/AR make many engines
@@ -313,6 +314,10 @@ async fn handle(
                     AckCode::Ae,
                     Some(&ErrInfo::for_plugin_error(&error)),
                 )
+            }
+            Ok(Ingested::Queued { message_id }) => {
+                tracing::debug!(source, peer = %peer, message_id = %message_id, "MLLP message queued for adaptation");
+                ack::build_ack(Some(&header), AckCode::Aa, None)
             }
             Ok(Ingested::Held { message_id, .. }) => {
                 tracing::info!(source, peer = %peer, message_id = %message_id, "MLLP message held (plugin suspended); stored, answering AA");

@@ -100,7 +100,9 @@ impl Harness {
     }
 
     pub fn journal(&self) -> &Journal {
-        self.pipeline.journal()
+        self.pipeline
+            .journal()
+            .expect("these tests run on the embedded journal")
     }
 
     /// Message counts by status.

@@ -1,0 +1,183 @@
+//! Messages queued unadapted by a journal that [`JournalBackend::queues_inbound`] (JetStream):
+//! the receiving source stores the raw message and acknowledges it; adapter tasks on every
+//! node take queued messages, adapt and route them as the source would have, and store the
+//! outcome. A node that dies mid-way leaves its claimed messages to the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument as _;
+
+use super::{Ingested, Pipeline, Processed, SourceCtx, pause};
+use crate::journal::{IngestedMessage, JournalError, MessageId, Outcome, QueuedMessage};
+use crate::plugin::{BreakerState, Inbound};
+
+/// Queued messages taken per claim by one adapter task.
+const CLAIM: usize = 8;
+/// A message whose plugin is not serving (circuit breaker) is offered again after this long.
+const NOT_SERVING_DELAY: Duration = Duration::from_secs(5);
+/// After a journal error, an adapter task waits this long.
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// The reason stored with a queued message (`Ingested::Held` for the source).
+pub(super) const QUEUED: &str = "queued for adaptation";
+
+impl Pipeline {
+    /// Stores `payload` unadapted (the backend queues it); the sender is acknowledged after.
+    pub(super) async fn enqueue(
+        &self,
+        source: &SourceCtx,
+        payload: Vec<u8>,
+        peer: Option<String>,
+        received_at: String,
+    ) -> Result<Ingested, JournalError> {
+        let receipt = self
+            .journal
+            .commit_message(IngestedMessage {
+                source: source.name.clone(),
+                content_type: source.content_type.clone(),
+                received_at,
+                payload,
+                peer,
+                outcome: Outcome::Held {
+                    plugin: Some(source.plugin.clone()),
+                    reason: QUEUED.into(),
+                },
+            })
+            .await?;
+        tracing::Span::current().record("message_id", receipt.message_id.0);
+        Ok(Ingested::Queued {
+            message_id: receipt.message_id,
+        })
+    }
+
+    /// Starts `n` adapter tasks (none when the journal does not queue); they stop with
+    /// [`Pipeline::stop_drains`].
+    pub fn spawn_adapters(self: &Arc<Self>, n: usize) {
+        if !self.journal.queues_inbound() {
+            return;
+        }
+        let mut drains = self.drains.lock().unwrap_or_else(|p| p.into_inner());
+        for _ in 0..n {
+            drains.push(tokio::spawn(Arc::clone(self).adapter_loop()));
+        }
+    }
+
+    async fn adapter_loop(self: Arc<Self>) {
+        let mut stopping = self.stopping.subscribe();
+        while !*stopping.borrow() {
+            let claimed = tokio::select! {
+                c = self.journal.claim_queued(CLAIM) => c,
+                _ = stopping.wait_for(|s| *s) => break,
+            };
+            let messages = match claimed {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take queued messages; trying again");
+                    if pause(&mut stopping, ERROR_PAUSE).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            for q in messages {
+                let id = q.id;
+                if *stopping.borrow() {
+                    // Given back now rather than after the acknowledgement wait.
+                    let _ = self.journal.requeue(id, Duration::ZERO).await;
+                    continue;
+                }
+                if let Err(e) = self.adapt_queued(q).await {
+                    tracing::warn!(message_id = id.0, error = %e, "queued message not finished; it will be taken again");
+                }
+            }
+        }
+    }
+
+    /// Adapts, routes and stores one queued message.
+    async fn adapt_queued(&self, q: QueuedMessage) -> Result<(), JournalError> {
+        let source = match self.sources.get(&q.source) {
+            Some(ctx) => SourceCtx {
+                content_type: q.content_type.clone(),
+                ..ctx.clone()
+            },
+            None => {
+                let outcome = Outcome::Failed {
+                    plugin: None,
+                    reason: format!("source {} is not configured on this node", q.source),
+                };
+                self.journal.resolve_queued(q.id, outcome).await?;
+                return Ok(());
+            }
+        };
+        let serving = self
+            .plugins
+            .breaker(&source.plugin)
+            .is_none_or(|b| b.state() == BreakerState::Serving);
+        let Some(plugin) = self.plugins.get(&source.plugin).filter(|_| serving) else {
+            // Suspended (or not loaded yet): stays queued, for this node or another.
+            return self.journal.requeue(q.id, NOT_SERVING_DELAY).await;
+        };
+        let span = tracing::info_span!(
+            "message",
+            source = %source.name,
+            source_message_id = tracing::field::Empty,
+            message_id = q.id.0,
+            redeliveries = q.redeliveries,
+        );
+        async {
+            let inbound = Inbound {
+                payload: q.payload,
+                content_type: source.content_type.clone(),
+                source: source.name.clone(),
+                received_at: q.received_at,
+                charset: source.charset.clone(),
+            };
+            let (_, processed) = self.process(&source, plugin, inbound).await?;
+            self.resolve(q.id, &source, processed).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn resolve(
+        &self,
+        id: MessageId,
+        source: &SourceCtx,
+        processed: Processed,
+    ) -> Result<(), JournalError> {
+        match processed {
+            Processed::Adapted {
+                output_id,
+                message_type,
+                plugin_version,
+                rules_version,
+                records,
+                touched,
+            } => {
+                let count = records.len();
+                let outcome = Outcome::Adapted {
+                    plugin: source.plugin.clone(),
+                    plugin_version,
+                    source_message_id: output_id.clone(),
+                    message_type,
+                    rules_version,
+                    records,
+                };
+                if let Some(receipt) = self.journal.resolve_queued(id, outcome).await? {
+                    self.stored(source, receipt, count, output_id, &touched);
+                }
+            }
+            Processed::Failed(error) => {
+                let outcome = Outcome::Failed {
+                    plugin: Some(source.plugin.clone()),
+                    reason: error.to_string(),
+                };
+                if self.journal.resolve_queued(id, outcome).await?.is_some() {
+                    self.rejected(source, id, error);
+                }
+            }
+        }
+        Ok(())
+    }
+}

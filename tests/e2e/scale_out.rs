@@ -1,0 +1,215 @@
+//! Scale-out on NATS JetStream (opt-in: `PASSERELLE_NATS_TESTS=1`, see support/nats.rs): two
+//! Passerelle nodes share a three-server JetStream cluster with R3 streams. During a stream of
+//! messages sent to both nodes, one Passerelle node and then one NATS server are killed with
+//! SIGKILL; the senders fail over to the surviving node as HL7 senders do. At the end every
+//! ACKed message is at both destinations, the shared file destination got no record twice,
+//! and the HTTP destination's repeats (same Idempotency-Key) are counted.
+//!
+//! `PASSERELLE_NATS_MESSAGES` (default 20,000).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use passerelle_tests::daemon::{Setup, logs_in};
+use passerelle_tests::nats;
+use passerelle_tests::rng::env_usize;
+use passerelle_tests::senders::{self, SendPlan, SendStats};
+use passerelle_tests::watch::WriteCounter;
+use passerelle_tests::webhook::Webhook;
+
+const ROUTES: &str = "[[route]]\nname = \"all\"\ndestinations = [\"shared\", \"hook\"]\n";
+
+fn node_config(node: &str, urls: &[String], out: &Path, hook_port: u16) -> String {
+    let urls: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
+    format!(
+        r#"
+[journal.jetstream]
+urls = [{urls}]
+replicas = 3
+node = "{node}"
+ack_wait_ms = 3000
+
+[destinations.shared]
+type = "file"
+dir = "{out}"
+
+[destinations.hook]
+type = "http"
+url = "http://127.0.0.1:{hook_port}/hook"
+mode = "webhook"
+"#,
+        urls = urls.join(", "),
+        out = out.display(),
+    )
+}
+
+/// Control id → record files in `dir` carrying it.
+fn delivered_by_message(dir: &Path) -> HashMap<String, Vec<String>> {
+    let mut by_message: HashMap<String, Vec<String>> = HashMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let smid = v["envelope"]["source_message_id"].as_str().unwrap_or("");
+        by_message.entry(smid.to_string()).or_default().push(name);
+    }
+    by_message
+}
+
+fn acked(stats: &[&SendStats]) -> usize {
+    stats.iter().map(|s| s.acked()).sum()
+}
+
+#[test]
+fn two_nodes_lose_no_acked_message_when_a_node_and_a_nats_server_die() {
+    if !nats::enabled() {
+        return;
+    }
+    let messages = env_usize("PASSERELLE_NATS_MESSAGES", 20_000);
+    let mut cluster = nats::Cluster::start(3);
+    let out = tempfile::tempdir().unwrap();
+    let (hook, hook_port) = Webhook::start(false).unwrap();
+    let urls = cluster.urls();
+    let a = Setup::new(&node_config("a", &urls, out.path(), hook_port), ROUTES);
+    let b = Setup::new(&node_config("b", &urls, out.path(), hook_port), ROUTES);
+    let writes = WriteCounter::watch(out.path()).unwrap();
+    let started = Instant::now();
+    let mut node_a = a.start();
+    let mut node_b = b.start();
+    eprintln!(
+        "scale-out: 3 NATS servers and 2 nodes up in {:?}",
+        started.elapsed()
+    );
+
+    let ids: Vec<String> = (0..messages).map(|i| format!("N{i:07}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(240 + messages as u64 / 50);
+    let sending = Instant::now();
+    let (to_a, handles_a) = senders::spawn(SendPlan {
+        port: a.mllp_port,
+        fallback: Some(b.mllp_port),
+        ids: ids.iter().step_by(2).cloned().collect(),
+        connections: 2,
+        rate: None,
+        deadline,
+    });
+    let (to_b, handles_b) = senders::spawn(SendPlan {
+        port: b.mllp_port,
+        fallback: Some(a.mllp_port),
+        ids: ids.iter().skip(1).step_by(2).cloned().collect(),
+        connections: 2,
+        rate: None,
+        deadline,
+    });
+    let wait_acked = |n: usize| {
+        while acked(&[&to_a, &to_b]) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_acked(messages * 3 / 10);
+    node_a.kill9();
+    eprintln!(
+        "scale-out: node a killed at {} ACKed",
+        acked(&[&to_a, &to_b])
+    );
+    wait_acked(messages * 6 / 10);
+    cluster.kill(1);
+    eprintln!(
+        "scale-out: NATS server n2 killed at {} ACKed",
+        acked(&[&to_a, &to_b])
+    );
+    for h in handles_a.into_iter().chain(handles_b) {
+        h.join().unwrap();
+    }
+    let ack_phase = sending.elapsed();
+
+    let mut acked_ids: HashSet<String> = to_a.acked.lock().unwrap().clone();
+    acked_ids.extend(to_b.acked.lock().unwrap().iter().cloned());
+    // Deliveries catch up (node a's claimed entries come back after ack_wait).
+    let drain_deadline = Instant::now() + Duration::from_secs(120);
+    let mut by_message = delivered_by_message(out.path());
+    while Instant::now() < drain_deadline
+        && (acked_ids.iter().any(|id| !by_message.contains_key(id))
+            || hook.distinct() < by_message.len())
+    {
+        std::thread::sleep(Duration::from_millis(250));
+        by_message = delivered_by_message(out.path());
+    }
+    let drained_in = sending.elapsed();
+    assert!(
+        node_b.terminate(Duration::from_secs(30)),
+        "node b exits cleanly"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (writes, overflowed) = writes.finish();
+
+    let lost: Vec<&String> = acked_ids
+        .iter()
+        .filter(|id| !by_message.contains_key(*id))
+        .collect();
+    let split: Vec<_> = by_message.iter().filter(|(_, f)| f.len() > 1).collect();
+    let rewritten: Vec<_> = writes.iter().filter(|(_, n)| **n > 1).collect();
+    let files: usize = by_message.values().map(Vec::len).sum();
+    let http = hook.accepted();
+    let http_lost = by_message
+        .values()
+        .flatten()
+        .filter(|name| !http.contains_key(name.trim_end_matches(".json")))
+        .count();
+    let http_again: u64 = http.values().map(|n| u64::from(n - 1)).sum();
+    let resends = to_a.resends.load(Ordering::SeqCst) + to_b.resends.load(Ordering::SeqCst);
+    eprintln!(
+        "scale-out result: messages={messages} acked={} files={files} lost={} duplicate_files={} \
+         file_rewrites={} http_records={} http_lost={http_lost} http_redeliveries={http_again} \
+         sender_resends={resends} ack_phase={:.1}s ({:.0} msg/s) all_delivered_after={:.1}s",
+        acked_ids.len(),
+        lost.len(),
+        split.len(),
+        rewritten.len(),
+        http.len(),
+        ack_phase.as_secs_f64(),
+        acked_ids.len() as f64 / ack_phase.as_secs_f64(),
+        drained_in.as_secs_f64(),
+    );
+    let context = || {
+        format!(
+            "node a:\n{}\nnode b:\n{}\n{}",
+            logs_in(a.dir.path()),
+            node_b.logs(),
+            cluster.logs()
+        )
+    };
+    assert_eq!(
+        acked_ids.len(),
+        messages,
+        "every message ACKed in the end\n{}",
+        context()
+    );
+    assert!(
+        lost.is_empty(),
+        "{} ACKed messages not delivered, e.g. {:?}\n{}",
+        lost.len(),
+        &lost[..lost.len().min(5)],
+        context()
+    );
+    assert!(split.is_empty(), "one message, several records: {split:?}");
+    assert_eq!(files, messages, "one record file per message, nothing else");
+    assert!(
+        !overflowed,
+        "inotify lost events: rewrites cannot be counted"
+    );
+    assert!(
+        rewritten.is_empty(),
+        "{} records written twice to the file destination, e.g. {:?}",
+        rewritten.len(),
+        &rewritten[..rewritten.len().min(5)]
+    );
+    assert_eq!(http_lost, 0, "records missing at the HTTP destination");
+    assert_eq!(http.len(), files, "the same records over HTTP");
+}

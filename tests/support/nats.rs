@@ -1,0 +1,148 @@
+//! A real NATS JetStream cluster on loopback (Debian's `nats-server`), for the scale-out tests.
+//! Opt-in: they run when `PASSERELLE_NATS_TESTS` is set (`.ci/run` sets it and installs the
+//! server); without it they print SKIPPED and pass, so the plain test command needs no NATS.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::daemon::free_port;
+
+/// Whether the NATS tests should run; panics when asked for but `nats-server` is missing.
+pub fn enabled() -> bool {
+    if std::env::var_os("PASSERELLE_NATS_TESTS").is_none() {
+        eprintln!("SKIPPED: NATS scale-out test (set PASSERELLE_NATS_TESTS=1; .ci/run does)");
+        return false;
+    }
+    assert!(
+        server_binary().is_some(),
+        "PASSERELLE_NATS_TESTS is set but nats-server is not installed (apt-get install nats-server)"
+    );
+    true
+}
+
+fn server_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/bin".into()])
+        .map(|d| d.join("nats-server"))
+        .find(|p| p.exists())
+}
+
+struct Server {
+    name: String,
+    client_port: u16,
+    cluster_port: u16,
+    child: Option<Child>,
+}
+
+/// `n` clustered JetStream servers, each with its own store under a temp dir.
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    servers: Vec<Server>,
+}
+
+impl Cluster {
+    /// Starts the servers and waits until each accepts client connections (the JetStream
+    /// leader election may still be under way: clients retry).
+    pub fn start(n: usize) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let servers: Vec<Server> = (0..n)
+            .map(|i| Server {
+                name: format!("n{}", i + 1),
+                client_port: free_port(),
+                cluster_port: free_port(),
+                child: None,
+            })
+            .collect();
+        let mut cluster = Cluster { dir, servers };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        for s in &cluster.servers {
+            wait_port(s.client_port, &s.name);
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let bin = server_binary().expect("nats-server");
+        let routes: Vec<String> = self
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, s)| format!("nats://127.0.0.1:{}", s.cluster_port))
+            .collect();
+        let s = &self.servers[i];
+        let store = self.dir.path().join(&s.name);
+        let log = std::fs::File::create(self.dir.path().join(format!("{}.log", s.name)))
+            .expect("nats log");
+        let child = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &s.client_port.to_string()])
+            .args(["-n", &s.name, "-js", "-sd"])
+            .arg(&store)
+            .args(["--cluster_name", "passerelle-test"])
+            .args(["--cluster", &format!("nats://127.0.0.1:{}", s.cluster_port)])
+            .args(["--routes", &routes.join(",")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn nats-server");
+        self.servers[i].child = Some(child);
+    }
+
+    /// Client URLs of every server (alive or not).
+    pub fn urls(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|s| format!("nats://127.0.0.1:{}", s.client_port))
+            .collect()
+    }
+
+    /// SIGKILL server `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.servers[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The servers' logs (for a failure message).
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for s in &self.servers {
+            let text = std::fs::read_to_string(self.dir.path().join(format!("{}.log", s.name)))
+                .unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            out.push_str(&format!("--- {} (last lines)\n", s.name));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.servers.len() {
+            self.kill(i);
+        }
+    }
+}
+
+fn wait_port(port: u16, name: &str) {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nats-server {name} did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
