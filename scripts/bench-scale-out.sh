@@ -80,4 +80,13 @@ done
 status=0
 for p in "${BENCH[@]}"; do wait "$p" || status=1; done
 for n in $(seq 1 "$NODES"); do echo "--- node$n"; cat "$WORK/bench$n.txt"; done
+# CPU seconds each process used (user + system), to see where the two cores went.
+tick=$(getconf CLK_TCK)
+echo "--- CPU seconds (user+system) over the whole run"
+for p in "${PIDS[@]}"; do
+    [ -r "/proc/$p/stat" ] || continue
+    read -r -a f <"/proc/$p/stat"
+    printf '%-14s %6.1f\n' "$(tr '\0' ' ' <"/proc/$p/cmdline" | awk '{print ($1 ~ /nats/ ? "nats-server " $7 : "passerelle")}')" \
+        "$(echo "(${f[13]} + ${f[14]}) / $tick" | bc -l)"
+done
 exit $status

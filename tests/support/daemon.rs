@@ -111,7 +111,11 @@ max_backoff_ms = 1000
             .arg("run")
             .arg("--config")
             .arg(self.config())
-            .env("PASSERELLE_LOG", "info")
+            // PASSERELLE_TEST_LOG: another filter for the daemons (e.g. to debug a test).
+            .env(
+                "PASSERELLE_LOG",
+                std::env::var("PASSERELLE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

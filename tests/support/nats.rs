@@ -34,6 +34,7 @@ struct Server {
     name: String,
     client_port: u16,
     cluster_port: u16,
+    monitor_port: u16,
     child: Option<Child>,
 }
 
@@ -53,6 +54,7 @@ impl Cluster {
                 name: format!("n{}", i + 1),
                 client_port: free_port(),
                 cluster_port: free_port(),
+                monitor_port: free_port(),
                 child: None,
             })
             .collect();
@@ -81,11 +83,22 @@ impl Cluster {
             .expect("nats log");
         let child = Command::new(bin)
             .args(["-a", "127.0.0.1", "-p", &s.client_port.to_string()])
+            .args(["-m", &s.monitor_port.to_string()])
             .args(["-n", &s.name, "-js", "-sd"])
             .arg(&store)
-            .args(["--cluster_name", "passerelle-test"])
-            .args(["--cluster", &format!("nats://127.0.0.1:{}", s.cluster_port)])
-            .args(["--routes", &routes.join(",")])
+            .args(if routes.is_empty() {
+                // One server: no cluster.
+                Vec::new()
+            } else {
+                vec![
+                    "--cluster_name".to_string(),
+                    "passerelle-test".to_string(),
+                    "--cluster".to_string(),
+                    format!("nats://127.0.0.1:{}", s.cluster_port),
+                    "--routes".to_string(),
+                    routes.join(","),
+                ]
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -108,6 +121,18 @@ impl Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// What the live servers report of the streams and consumers (`/jsz`), for a failure
+    /// message.
+    pub fn jetstream_state(&self) -> String {
+        let mut out = String::new();
+        for s in self.servers.iter().filter(|s| s.child.is_some()) {
+            out.push_str(&format!("--- {} /jsz\n", s.name));
+            out.push_str(&http_get(s.monitor_port, "/jsz?consumers=true"));
+            out.push('\n');
+        }
+        out
     }
 
     /// The servers' logs (for a failure message).
@@ -133,6 +158,18 @@ impl Drop for Cluster {
             self.kill(i);
         }
     }
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+        return "(monitoring port closed)".into();
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(c, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut body = String::new();
+    let _ = c.read_to_string(&mut body);
+    body
 }
 
 fn wait_port(port: u16, name: &str) {

@@ -35,6 +35,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use dashmap::DashMap;
 use futures_util::StreamExt as _;
+use std::future::IntoFuture as _;
 
 use super::{
     CommitReceipt, IngestedMessage, JournalBackend, JournalError, MessageId, OutboxItem, Outcome,
@@ -46,6 +47,10 @@ use wire::{DeadEntry, Names};
 
 /// How long a claim waits for work before it answers with nothing.
 const CLAIM_WAIT: Duration = Duration::from_millis(250);
+/// Longest wait for any one JetStream call (publish, acknowledgement, ack of an entry).
+const CALL_LIMIT: Duration = Duration::from_secs(10);
+/// A pull request that has not ended this long after its own expiry is given up.
+const PULL_GRACE: Duration = Duration::from_secs(2);
 
 /// A claimed inbound entry: to acknowledge it, and to dead-letter it if the plugin rejects it.
 struct ClaimedInbound {
@@ -237,13 +242,8 @@ impl JetStreamJournal {
         subject: String,
         publish: Publish,
     ) -> Result<u64, JournalError> {
-        let ack = self
-            .js
-            .send_publish(subject, publish)
-            .await
-            .map_err(|e| remote(op)(&e))?
-            .await
-            .map_err(|e| remote(op)(&e))?;
+        let ack = bounded(op, self.js.send_publish(subject, publish)).await?;
+        let ack = bounded(op, ack.into_future()).await?;
         Ok(if ack.duplicate { 0 } else { ack.sequence })
     }
 
@@ -335,11 +335,12 @@ impl JetStreamJournal {
             for d in &r.destinations {
                 let id = format!("{}:{digest}:{d}", r.record.envelope.id);
                 let publish = Publish::build().payload(json.clone()).message_id(id);
-                let ack = self
-                    .js
-                    .send_publish(self.names.record_subject(d), publish)
-                    .await
-                    .map_err(|e| remote("publishing a record")(&e))?;
+                let subject = self.names.record_subject(d);
+                let ack = bounded(
+                    "publishing a record",
+                    self.js.send_publish(subject, publish),
+                )
+                .await?;
                 futures.push(ack);
             }
             pending.push(futures);
@@ -347,7 +348,7 @@ impl JetStreamJournal {
         for futures in pending {
             let mut duplicate = !futures.is_empty();
             for ack in futures {
-                let ack = ack.await.map_err(|e| remote("publishing a record")(&e))?;
+                let ack = bounded("publishing a record", ack.into_future()).await?;
                 duplicate &= ack.duplicate;
             }
             if duplicate {
@@ -360,8 +361,33 @@ impl JetStreamJournal {
     }
 }
 
+/// Bounds one JetStream call in time, whatever the client does while a server is lost (an
+/// acknowledgement or subscription that would wait for a reconnection forever): the caller
+/// gets an error and the entry comes back through JetStream's own redelivery.
+async fn bounded<T, E: std::fmt::Display>(
+    op: &'static str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, JournalError> {
+    match tokio::time::timeout(CALL_LIMIT, call).await {
+        Ok(result) => result.map_err(|e| remote(op)(&e)),
+        Err(_) => {
+            tracing::warn!(
+                op,
+                limit_s = CALL_LIMIT.as_secs(),
+                "JetStream call got no answer in time"
+            );
+            Err(remote(op)(&format!(
+                "no answer within {} s",
+                CALL_LIMIT.as_secs()
+            )))
+        }
+    }
+}
+
 /// Up to `limit` entries of `consumer`: what is there now; when nothing is, waits up to
 /// [`CLAIM_WAIT`] for a first one (a long poll, not a busy loop) and takes what came with it.
+/// Every pull is bounded in time: a pull whose server went away mid-request would otherwise
+/// never end (what it had delivered comes back to another claim after `ack_wait`).
 async fn take(
     consumer: &PullConsumer,
     limit: usize,
@@ -369,39 +395,52 @@ async fn take(
 ) -> Result<Vec<jetstream::Message>, JournalError> {
     let limit = limit.max(1);
     let mut out = Vec::new();
-    let mut now = consumer
-        .fetch()
-        .max_messages(limit)
-        .messages()
-        .await
-        .map_err(|e| remote(op)(&e))?;
-    while let Some(next) = now.next().await {
-        out.push(next.map_err(|e| remote(op)(&e))?);
-    }
+    pull(consumer, limit, false, op, &mut out).await?;
     if out.is_empty() {
-        let mut first = consumer
-            .batch()
-            .max_messages(1)
-            .expires(CLAIM_WAIT)
-            .messages()
-            .await
-            .map_err(|e| remote(op)(&e))?;
-        while let Some(next) = first.next().await {
-            out.push(next.map_err(|e| remote(op)(&e))?);
-        }
+        pull(consumer, 1, true, op, &mut out).await?;
         if !out.is_empty() && limit > 1 {
-            let mut rest = consumer
-                .fetch()
-                .max_messages(limit - 1)
-                .messages()
-                .await
-                .map_err(|e| remote(op)(&e))?;
-            while let Some(next) = rest.next().await {
-                out.push(next.map_err(|e| remote(op)(&e))?);
-            }
+            pull(consumer, limit - 1, false, op, &mut out).await?;
         }
     }
     Ok(out)
+}
+
+/// One pull request: `wait` long-polls for up to [`CLAIM_WAIT`], else only what is there.
+async fn pull(
+    consumer: &PullConsumer,
+    n: usize,
+    wait: bool,
+    op: &'static str,
+    out: &mut Vec<jetstream::Message>,
+) -> Result<(), JournalError> {
+    let deadline = tokio::time::Instant::now() + CLAIM_WAIT + PULL_GRACE;
+    let request = async {
+        if wait {
+            consumer
+                .batch()
+                .max_messages(n)
+                .expires(CLAIM_WAIT)
+                .messages()
+                .await
+                .map_err(|e| remote(op)(&e))
+        } else {
+            consumer
+                .fetch()
+                .max_messages(n)
+                .expires(CLAIM_WAIT)
+                .messages()
+                .await
+                .map_err(|e| remote(op)(&e))
+        }
+    };
+    let mut messages = match tokio::time::timeout_at(deadline, request).await {
+        Ok(m) => m?,
+        Err(_) => return Err(remote(op)(&"no answer to a pull request")),
+    };
+    while let Ok(Some(next)) = tokio::time::timeout_at(deadline, messages.next()).await {
+        out.push(next.map_err(|e| remote(op)(&e))?);
+    }
+    Ok(())
 }
 
 /// Creates a stream, waiting (bounded) for a JetStream cluster that is still electing its
@@ -478,7 +517,7 @@ impl JournalBackend for JetStreamJournal {
                 Err(e) => {
                     // Not ours: kept aside rather than retried forever.
                     tracing::error!(seq, error = %e, "unreadable inbound entry terminated");
-                    let _ = msg.ack_with(AckKind::Term).await;
+                    let _ = bounded("terminating an entry", msg.ack_with(AckKind::Term)).await;
                 }
             }
         }
@@ -502,28 +541,21 @@ impl JournalBackend for JetStreamJournal {
             Ok(r) => r,
             Err(e) => {
                 // Handed out again (to any node) after a short pause.
-                let _ = acker
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                    .await;
+                let nak = acker.ack_with(AckKind::Nak(Some(Duration::from_secs(1))));
+                let _ = bounded("giving a queued message back", nak).await;
                 return Err(e);
             }
         };
         receipt.message_id = id;
         // Confirmed by the server: once this returns, no node adapts it again.
-        acker
-            .double_ack()
-            .await
-            .map_err(|e| remote("acknowledging a queued message")(&e))?;
+        bounded("acknowledging a queued message", acker.double_ack()).await?;
         Ok(Some(receipt))
     }
 
     async fn requeue(&self, id: MessageId, delay: Duration) -> Result<(), JournalError> {
         if let Some((_, claimed)) = self.claimed_inbound.remove(&id.0) {
-            claimed
-                .acker
-                .ack_with(AckKind::Nak(Some(delay)))
-                .await
-                .map_err(|e| remote("giving a queued message back")(&e))?;
+            let nak = claimed.acker.ack_with(AckKind::Nak(Some(delay)));
+            bounded("giving a queued message back", nak).await?;
         }
         Ok(())
     }
@@ -536,7 +568,9 @@ impl JournalBackend for JetStreamJournal {
     ) -> Result<Vec<OutboxItem>, JournalError> {
         let consumer = self.delivery_consumer(destination).await?;
         let mut out = Vec::new();
-        for msg in take(&consumer, limit, "claiming deliveries").await? {
+        let taken = take(&consumer, limit, "claiming deliveries").await?;
+        tracing::debug!(destination, taken = taken.len(), "deliveries claimed");
+        for msg in taken {
             let Ok(info) = msg.info() else {
                 continue;
             };
@@ -562,7 +596,7 @@ impl JournalBackend for JetStreamJournal {
                 }
                 Err(e) => {
                     tracing::error!(destination, seq, error = %e, "unreadable record entry terminated");
-                    let _ = msg.ack_with(AckKind::Term).await;
+                    let _ = bounded("terminating an entry", msg.ack_with(AckKind::Term)).await;
                 }
             }
         }
@@ -576,9 +610,9 @@ impl JournalBackend for JetStreamJournal {
 
     async fn mark_delivered(&self, outbox_ids: &[i64], _now_ms: i64) -> Result<(), JournalError> {
         let acks = outbox_ids.iter().filter_map(|id| {
-            self.claimed_records
-                .remove(id)
-                .map(|(_, c)| async move { c.acker.double_ack().await })
+            self.claimed_records.remove(id).map(|(_, c)| async move {
+                bounded("acknowledging deliveries", c.acker.double_ack()).await
+            })
         });
         let mut first_error = None;
         for r in futures_util::future::join_all(acks).await {
@@ -588,7 +622,10 @@ impl JournalBackend for JetStreamJournal {
         }
         match first_error {
             // Not acknowledged: delivered again later (destinations are idempotent).
-            Some(e) => Err(remote("acknowledging deliveries")(&e)),
+            Some(e) => Err(JournalError::Remote {
+                op: "acknowledging deliveries",
+                message: e,
+            }),
             None => Ok(()),
         }
     }
@@ -603,10 +640,10 @@ impl JournalBackend for JetStreamJournal {
             let delay = next_attempt_at_ms
                 .saturating_sub(crate::clock::now_ms())
                 .max(0) as u64;
-            c.acker
-                .ack_with(AckKind::Nak(Some(Duration::from_millis(delay))))
-                .await
-                .map_err(|e| remote("scheduling a retry")(&e))?;
+            let nak = c
+                .acker
+                .ack_with(AckKind::Nak(Some(Duration::from_millis(delay))));
+            bounded("scheduling a retry", nak).await?;
         }
         Ok(())
     }
@@ -629,16 +666,13 @@ impl JournalBackend for JetStreamJournal {
         };
         self.dead_letter(self.names.dead_subject("deliver", &c.destination), &entry)
             .await?;
-        c.acker
-            .ack_with(AckKind::Term)
-            .await
-            .map_err(|e| remote("dead-lettering a delivery")(&e))
+        bounded("dead-lettering a delivery", c.acker.ack_with(AckKind::Term)).await
     }
 
     async fn release(&self, outbox_ids: &[i64]) {
         for id in outbox_ids {
             if let Some((_, c)) = self.claimed_records.remove(id) {
-                let _ = c.acker.ack_with(AckKind::Nak(None)).await;
+                let _ = bounded("releasing a delivery", c.acker.ack_with(AckKind::Nak(None))).await;
             }
         }
     }
@@ -653,12 +687,13 @@ impl JournalBackend for JetStreamJournal {
         let inbound: Vec<i64> = self.claimed_inbound.iter().map(|e| *e.key()).collect();
         for id in inbound {
             if let Some((_, claimed)) = self.claimed_inbound.remove(&id) {
-                let _ = claimed.acker.ack_with(AckKind::Nak(None)).await;
+                let nak = claimed.acker.ack_with(AckKind::Nak(None));
+                let _ = bounded("giving a queued message back", nak).await;
             }
         }
         let records: Vec<i64> = self.claimed_records.iter().map(|e| *e.key()).collect();
         self.release(&records).await;
-        if let Err(e) = self.client.flush().await {
+        if let Err(e) = bounded("flushing at close", self.client.flush()).await {
             tracing::warn!(error = %e, "NATS flush at close failed");
         }
     }

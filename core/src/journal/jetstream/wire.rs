@@ -165,3 +165,56 @@ pub(super) fn base64(bytes: &[u8]) -> String {
 fn one_line(s: &str) -> String {
     s.replace(['\r', '\n'], " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Outcome;
+
+    #[test]
+    fn names_follow_the_prefix_and_never_make_wildcards() {
+        let n = Names::new("Passerelle-Lab");
+        assert_eq!(n.inbound_stream(), "PASSERELLE_LAB_INBOUND");
+        assert_eq!(n.records_stream(), "PASSERELLE_LAB_RECORDS");
+        assert_eq!(n.inbound_subject("lab-mllp"), "passerelle-lab.in.lab-mllp");
+        assert_eq!(n.record_subject("dmp"), "passerelle-lab.rec.dmp");
+        assert_eq!(
+            n.dead_subject("deliver", "dmp"),
+            "passerelle-lab.dead.deliver.dmp"
+        );
+        // A name that is not a plain token cannot become `*`, `>` or an extra level.
+        assert_eq!(n.record_subject("a.b*>"), "passerelle-lab.rec.a_b__");
+        assert_eq!(n.delivery_consumer("a.b"), "deliver-a_b");
+    }
+
+    #[test]
+    fn a_queued_message_reads_back_with_its_headers() {
+        let m = IngestedMessage {
+            source: "lab-mllp".into(),
+            content_type: "x-application/hl7-v2+er7".into(),
+            received_at: "2026-12-05T01:00:00Z".into(),
+            payload: b"MSH|...".to_vec(),
+            peer: Some("10.0.0.7:4242\r\nX-Injected: 1".into()),
+            outcome: Outcome::Held {
+                plugin: None,
+                reason: "queued".into(),
+            },
+        };
+        let h = inbound_headers(&m, "node-1");
+        let q = queued_from(42, 3, Some(&h), &m.payload).unwrap();
+        assert_eq!(q.id.0, 42);
+        assert_eq!(q.redeliveries, 2);
+        assert_eq!(q.source, "lab-mllp");
+        assert_eq!(q.content_type, m.content_type);
+        assert_eq!(q.received_at, m.received_at);
+        assert_eq!(q.payload, m.payload);
+        // Header values are single lines: no header injection through the peer name.
+        assert_eq!(q.peer.as_deref(), Some("10.0.0.7:4242  X-Injected: 1"));
+    }
+
+    #[test]
+    fn an_entry_without_the_source_header_is_refused_with_its_sequence() {
+        let e = queued_from(7, 1, None, b"x").unwrap_err();
+        assert!(e.to_string().contains("entry 7"), "{e}");
+    }
+}
