@@ -238,8 +238,10 @@ fn routes_reload_on_a_jetstream_node() {
         return;
     }
     let cluster = nats::Cluster::start(1);
+    let admin_port = passerelle_tests::daemon::free_port();
     let extra = format!(
-        "\n[journal.jetstream]\nurls = [\"{}\"]\nnode = \"solo\"\nprefix = \"reload\"\n",
+        "\n[journal.jetstream]\nurls = [\"{}\"]\nnode = \"solo\"\nprefix = \"reload\"\n\
+         \n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nallow_unauthenticated_loopback = true\n",
         cluster.urls()[0]
     );
     let setup = Setup::new(
@@ -286,5 +288,41 @@ fn routes_reload_on_a_jetstream_node() {
         10,
         "nothing more to the old destination"
     );
+
+    // The admin API on a JetStream node: status works, the journal views say why they cannot.
+    let (status, body) = admin_get(admin_port, "/destinations");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let b = v["destinations"]
+        .as_array()
+        .and_then(|l| l.iter().find(|d| d["name"] == "b"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(b["delivered_total"], 10, "{body}");
+    assert!(b["queue_depth"].is_null(), "{body}");
+    let (status, body) = admin_get(admin_port, "/messages");
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("JetStream"), "{body}");
+    assert_eq!(admin_get(admin_port, "/ready").0, 200);
     assert!(daemon.terminate(Duration::from_secs(20)));
+}
+
+/// A GET on the admin API (no token: loopback without authentication); status and body.
+fn admin_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    c.read_to_string(&mut text).unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
 }

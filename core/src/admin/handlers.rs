@@ -217,7 +217,7 @@ fn ok(body: Value) -> Answer {
 async fn ready(s: &Shared) -> Answer {
     let st = &s.state;
     let journal = match &st.journal {
-        // JetStream: the connection is checked by the adapter and delivery claims.
+        // JetStream: no local journal to query (the claims report a lost connection).
         None => Ok(()),
         Some(j) => match tokio::time::timeout(READY_TIMEOUT, j.count_by_status()).await {
             Ok(Ok(_)) => Ok(()),
@@ -322,10 +322,17 @@ fn routes(s: &Shared) -> (StatusCode, Value) {
 
 async fn destinations(s: &Shared) -> Answer {
     let st = &s.state;
-    let dead = local_journal(st)?.dead_counts().await?;
+    // On JetStream the queue depths and dead letters live in the streams (`null` here).
+    let dead = match &st.journal {
+        Some(j) => Some(j.dead_counts().await?),
+        None => None,
+    };
     let mut list = Vec::new();
     for d in st.deliveries.status() {
-        let pending = local_journal(st)?.pending_count(&d.name).await?;
+        let pending = match &st.journal {
+            Some(j) => Some(j.pending_count(&d.name).await?),
+            None => None,
+        };
         let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
         v["state"] = json!(if !d.running {
             "stopped"
@@ -335,7 +342,7 @@ async fn destinations(s: &Shared) -> Answer {
             "running"
         });
         v["queue_depth"] = json!(pending);
-        v["dead_letters"] = json!(dead.get(&d.name).copied().unwrap_or(0));
+        v["dead_letters"] = json!(dead.as_ref().map(|m| m.get(&d.name).copied().unwrap_or(0)));
         v["last_error_at"] = json!(d.last_error_at_ms.map(views::rfc3339_ms));
         list.push(v);
     }
