@@ -3,6 +3,10 @@
 //! group-committed transaction, and wake the destinations. Sources acknowledge the sender only
 //! after [`Pipeline::ingest`] returns.
 //!
+//! With a journal that queues inbound messages (JetStream, [`JournalBackend::queues_inbound`]),
+//! ingest stores the raw message only and answers [`Ingested::Queued`]; adapter tasks on every
+//! node adapt, route and store it later (`queued.rs`).
+//!
 //! Two safety valves sit on that path:
 //!
 //! - **Circuit breaker** (per plugin, [`crate::plugin::breaker`]): while a plugin is suspended
