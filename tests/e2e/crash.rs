@@ -8,10 +8,9 @@
 //! `PASSERELLE_CRASH_MESSAGES` (default 5,000), `PASSERELLE_CRASH_KILLS` (default 5),
 //! `PASSERELLE_CRASH_SEED` (default: the clock; printed, so a failing run can be replayed).
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use passerelle_tests::daemon::Setup;
+use passerelle_tests::daemon::{Setup, records_by_message};
 use passerelle_tests::journal::outbox_counts;
 use passerelle_tests::mllp::{MllpClient, msa, oru};
 use passerelle_tests::rng::{Rng, env_usize};
@@ -151,13 +150,7 @@ fn randomised_kill_9_loses_no_acked_message_and_duplicates_none() {
     let (writes, overflowed) = writes.finish();
 
     // Which message each delivered file carries, and how often each file was written.
-    let mut by_message: HashMap<String, Vec<String>> = HashMap::new();
-    for name in setup.delivered("a") {
-        let text = std::fs::read_to_string(setup.path(&format!("data/out/a/{name}"))).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let smid = v["envelope"]["source_message_id"].as_str().unwrap_or("");
-        by_message.entry(smid.to_string()).or_default().push(name);
-    }
+    let by_message = records_by_message(&setup.path("data/out/a"));
     let lost: Vec<&String> = acked
         .iter()
         .filter(|id| !by_message.contains_key(*id))

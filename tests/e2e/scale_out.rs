@@ -7,12 +7,12 @@
 //!
 //! `PASSERELLE_NATS_MESSAGES` (default 20,000).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use passerelle_tests::daemon::{Setup, logs_in};
+use passerelle_tests::daemon::{Setup, http_get, logs_in, records_by_message};
 use passerelle_tests::nats;
 use passerelle_tests::rng::env_usize;
 use passerelle_tests::senders::{self, SendPlan, SendStats};
@@ -43,24 +43,6 @@ mode = "webhook"
         urls = urls.join(", "),
         out = out.display(),
     )
-}
-
-/// Control id → record files in `dir` carrying it.
-fn delivered_by_message(dir: &Path) -> HashMap<String, Vec<String>> {
-    let mut by_message: HashMap<String, Vec<String>> = HashMap::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if !name.ends_with(".json") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let smid = v["envelope"]["source_message_id"].as_str().unwrap_or("");
-        by_message.entry(smid.to_string()).or_default().push(name);
-    }
-    by_message
 }
 
 fn acked(stats: &[&SendStats]) -> usize {
@@ -133,16 +115,16 @@ fn two_nodes_lose_no_acked_message_when_a_node_and_a_nats_server_die() {
     acked_ids.extend(to_b.acked.lock().unwrap().iter().cloned());
     // Deliveries catch up (node a's claimed entries come back after ack_wait).
     let drain_deadline = Instant::now() + Duration::from_secs(120);
-    let mut by_message = delivered_by_message(out.path());
+    let mut by_message = records_by_message(out.path());
     while Instant::now() < drain_deadline
         && (acked_ids.iter().any(|id| !by_message.contains_key(id))
             || hook.distinct() < by_message.len())
     {
         std::thread::sleep(Duration::from_millis(250));
-        by_message = delivered_by_message(out.path());
+        by_message = records_by_message(out.path());
     }
     let drained_in = sending.elapsed();
-    let before_stop = delivered_by_message(out.path());
+    let before_stop = records_by_message(out.path());
     let missing: Vec<&String> = acked_ids
         .iter()
         .filter(|id| !before_stop.contains_key(*id))
@@ -290,7 +272,7 @@ fn routes_reload_on_a_jetstream_node() {
     );
 
     // The admin API on a JetStream node: status works, the journal views say why they cannot.
-    let (status, body) = admin_get(admin_port, "/destinations");
+    let (status, body) = http_get(admin_port, "/destinations");
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let b = v["destinations"]
@@ -300,29 +282,9 @@ fn routes_reload_on_a_jetstream_node() {
         .unwrap_or_default();
     assert_eq!(b["delivered_total"], 10, "{body}");
     assert!(b["queue_depth"].is_null(), "{body}");
-    let (status, body) = admin_get(admin_port, "/messages");
+    let (status, body) = http_get(admin_port, "/messages");
     assert_eq!(status, 501, "{body}");
     assert!(body.contains("JetStream"), "{body}");
-    assert_eq!(admin_get(admin_port, "/ready").0, 200);
+    assert_eq!(http_get(admin_port, "/ready").0, 200);
     assert!(daemon.terminate(Duration::from_secs(20)));
-}
-
-/// A GET on the admin API (no token: loopback without authentication); status and body.
-fn admin_get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        c,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    c.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_string())
 }

@@ -239,3 +239,46 @@ impl Drop for Daemon {
         self.kill9();
     }
 }
+
+/// A plain HTTP/1.1 GET on 127.0.0.1 (admin API, NATS monitoring); status and body. Status 0
+/// when nothing answers.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = c.read_to_string(&mut text);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
+}
+
+/// The record files (`*.json`) of a file destination's folder, by the control id (source
+/// message id) of the message they came from. Panics on a file that does not parse.
+pub fn records_by_message(dir: &Path) -> std::collections::HashMap<String, Vec<String>> {
+    let mut by_message: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        // Files are written atomically (temp file + rename): a torn or unreadable one is a bug.
+        let text = std::fs::read_to_string(entry.path())
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", entry.path().display()));
+        let smid = v["envelope"]["source_message_id"].as_str().unwrap_or("");
+        by_message.entry(smid.to_string()).or_default().push(name);
+    }
+    by_message
+}

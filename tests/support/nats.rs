@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::daemon::free_port;
+use crate::daemon::{free_port, http_get};
 
 /// Whether the NATS tests should run; panics when asked for but `nats-server` is missing.
 pub fn enabled() -> bool {
@@ -129,7 +129,7 @@ impl Cluster {
         let mut out = String::new();
         for s in self.servers.iter().filter(|s| s.child.is_some()) {
             out.push_str(&format!("--- {} /jsz\n", s.name));
-            out.push_str(&http_get(s.monitor_port, "/jsz?consumers=true"));
+            out.push_str(&http_get(s.monitor_port, "/jsz?consumers=true").1);
             out.push('\n');
         }
         out
@@ -158,18 +158,6 @@ impl Drop for Cluster {
             self.kill(i);
         }
     }
-}
-
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
-        return "(monitoring port closed)".into();
-    };
-    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(c, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut body = String::new();
-    let _ = c.read_to_string(&mut body);
-    body
 }
 
 fn wait_port(port: u16, name: &str) {

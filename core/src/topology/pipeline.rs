@@ -831,46 +831,60 @@ impl Pipeline {
                 charset: source.charset.clone(),
             };
             let (_, processed) = self.process(&source, plugin, inbound).await?;
-            match processed {
-                Processed::Adapted {
-                    output_id,
-                    message_type,
-                    plugin_version,
-                    rules_version,
-                    records,
-                    touched,
-                } => {
-                    self.admit(&source, &touched, DRAIN_RETRY).await?;
-                    let count = records.len();
-                    let outcome = Outcome::Adapted {
-                        plugin: plugin_name,
-                        plugin_version,
-                        source_message_id: output_id.clone(),
-                        message_type,
-                        rules_version,
-                        records,
-                    };
-                    Ok(self
-                        .journal
-                        .resolve_queued(id, outcome)
-                        .await?
-                        .map(|receipt| self.stored(&source, receipt, count, output_id, &touched)))
-                }
-                Processed::Failed(error) => {
-                    let outcome = Outcome::Failed {
-                        plugin: Some(plugin_name),
-                        reason: error.to_string(),
-                    };
-                    Ok(self
-                        .journal
-                        .resolve_queued(id, outcome)
-                        .await?
-                        .map(|_| self.rejected(&source, id, error)))
-                }
+            if let Processed::Adapted { touched, .. } = &processed {
+                self.admit(&source, touched, DRAIN_RETRY).await?;
             }
+            self.resolve(id, &source, processed).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Stores what the plugin made of a held or queued message `id` in its row (records and
+    /// deliveries of an adapted one), then counts and logs as a source would. `Ok(None)`: it
+    /// was resolved already.
+    async fn resolve(
+        &self,
+        id: MessageId,
+        source: &SourceCtx,
+        processed: Processed,
+    ) -> Result<Option<Ingested>, JournalError> {
+        match processed {
+            Processed::Adapted {
+                output_id,
+                message_type,
+                plugin_version,
+                rules_version,
+                records,
+                touched,
+            } => {
+                let count = records.len();
+                let outcome = Outcome::Adapted {
+                    plugin: source.plugin.clone(),
+                    plugin_version,
+                    source_message_id: output_id.clone(),
+                    message_type,
+                    rules_version,
+                    records,
+                };
+                Ok(self
+                    .journal
+                    .resolve_queued(id, outcome)
+                    .await?
+                    .map(|receipt| self.stored(source, receipt, count, output_id, &touched)))
+            }
+            Processed::Failed(error) => {
+                let outcome = Outcome::Failed {
+                    plugin: Some(source.plugin.clone()),
+                    reason: error.to_string(),
+                };
+                Ok(self
+                    .journal
+                    .resolve_queued(id, outcome)
+                    .await?
+                    .map(|_| self.rejected(source, id, error)))
+            }
+        }
     }
 
     /// Stops the drain tasks (shutdown): what they stored is stored; the rest stays held.

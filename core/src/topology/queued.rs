@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use super::{Ingested, Pipeline, Processed, SourceCtx, pause};
-use crate::journal::{IngestedMessage, JournalError, MessageId, Outcome, QueuedMessage};
+use super::{Ingested, Pipeline, SourceCtx, pause};
+use crate::journal::{IngestedMessage, JournalError, Outcome, QueuedMessage};
 use crate::plugin::{BreakerState, Inbound};
 
 /// Queued messages taken per claim by one adapter task.
@@ -137,50 +137,9 @@ impl Pipeline {
                 charset: source.charset.clone(),
             };
             let (_, processed) = self.process(&source, plugin, inbound).await?;
-            self.resolve(q.id, &source, processed).await
+            self.resolve(q.id, &source, processed).await.map(|_| ())
         }
         .instrument(span)
         .await
-    }
-
-    async fn resolve(
-        &self,
-        id: MessageId,
-        source: &SourceCtx,
-        processed: Processed,
-    ) -> Result<(), JournalError> {
-        match processed {
-            Processed::Adapted {
-                output_id,
-                message_type,
-                plugin_version,
-                rules_version,
-                records,
-                touched,
-            } => {
-                let count = records.len();
-                let outcome = Outcome::Adapted {
-                    plugin: source.plugin.clone(),
-                    plugin_version,
-                    source_message_id: output_id.clone(),
-                    message_type,
-                    rules_version,
-                    records,
-                };
-                if let Some(receipt) = self.journal.resolve_queued(id, outcome).await? {
-                    self.stored(source, receipt, count, output_id, &touched);
-                }
-            }
-            Processed::Failed(error) => {
-                let outcome = Outcome::Failed {
-                    plugin: Some(source.plugin.clone()),
-                    reason: error.to_string(),
-                };
-                if self.journal.resolve_queued(id, outcome).await?.is_some() {
-                    self.rejected(source, id, error);
-                }
-            }
-        }
-        Ok(())
     }
 }
