@@ -15,6 +15,7 @@ use passerelle_tests::journal::outbox_counts;
 use passerelle_tests::mllp::{MllpClient, msa, oru};
 use passerelle_tests::rng::{Rng, env_usize};
 use passerelle_tests::senders::{self, SendPlan};
+use passerelle_tests::tally::Tally;
 use passerelle_tests::watch::WriteCounter;
 use passerelle_tests::webhook::Webhook;
 
@@ -151,20 +152,15 @@ fn randomised_kill_9_loses_no_acked_message_and_duplicates_none() {
 
     // Which message each delivered file carries, and how often each file was written.
     let by_message = records_by_message(&setup.path("data/out/a"));
-    let lost: Vec<&String> = acked
-        .iter()
-        .filter(|id| !by_message.contains_key(*id))
-        .collect();
-    let split: Vec<_> = by_message.iter().filter(|(_, f)| f.len() > 1).collect();
-    let rewritten: Vec<_> = writes.iter().filter(|(_, n)| **n > 1).collect();
-    let delivered_files: usize = by_message.values().map(Vec::len).sum();
     let http = hook.accepted();
-    let http_lost = by_message
-        .values()
-        .flatten()
-        .filter(|name| !http.contains_key(name.trim_end_matches(".json")))
-        .count();
-    let http_again: u64 = http.values().map(|n| u64::from(n - 1)).sum();
+    let Tally {
+        lost,
+        split,
+        rewritten,
+        files: delivered_files,
+        http_lost,
+        http_again,
+    } = Tally::new(&acked, &by_message, &writes, &http);
     eprintln!(
         "crash harness result: seed={seed} messages={messages} kills={kills} acked={} \
          delivered_files={delivered_files} lost={} duplicate_files={} file_rewrites={} \

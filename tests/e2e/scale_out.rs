@@ -16,6 +16,7 @@ use passerelle_tests::daemon::{Setup, http_get, logs_in, records_by_message};
 use passerelle_tests::nats;
 use passerelle_tests::rng::env_usize;
 use passerelle_tests::senders::{self, SendPlan, SendStats};
+use passerelle_tests::tally::Tally;
 use passerelle_tests::watch::WriteCounter;
 use passerelle_tests::webhook::Webhook;
 
@@ -147,20 +148,15 @@ fn two_nodes_lose_no_acked_message_when_a_node_and_a_nats_server_die() {
     std::thread::sleep(Duration::from_millis(300));
     let (writes, overflowed) = writes.finish();
 
-    let lost: Vec<&String> = acked_ids
-        .iter()
-        .filter(|id| !by_message.contains_key(*id))
-        .collect();
-    let split: Vec<_> = by_message.iter().filter(|(_, f)| f.len() > 1).collect();
-    let rewritten: Vec<_> = writes.iter().filter(|(_, n)| **n > 1).collect();
-    let files: usize = by_message.values().map(Vec::len).sum();
     let http = hook.accepted();
-    let http_lost = by_message
-        .values()
-        .flatten()
-        .filter(|name| !http.contains_key(name.trim_end_matches(".json")))
-        .count();
-    let http_again: u64 = http.values().map(|n| u64::from(n - 1)).sum();
+    let Tally {
+        lost,
+        split,
+        rewritten,
+        files,
+        http_lost,
+        http_again,
+    } = Tally::new(&acked_ids, &by_message, &writes, &http);
     let resends = to_a.resends.load(Ordering::SeqCst) + to_b.resends.load(Ordering::SeqCst);
     eprintln!(
         "scale-out result: messages={messages} acked={} files={files} lost={} duplicate_files={} \

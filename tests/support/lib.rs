@@ -83,6 +83,7 @@ pub mod mllp;
 pub mod nats;
 pub mod rng;
 pub mod senders;
+pub mod tally;
 pub mod watch;
 pub mod webhook;
 

@@ -600,6 +600,24 @@ impl Pipeline {
                 source.plugin
             ),
         };
+        let message_id = self
+            .store_unadapted(source, payload, peer, received_at, reason.clone())
+            .await?;
+        self.count(source, Count::Held);
+        tracing::info!(source = %source.name, plugin = %source.plugin, state = state.as_str(), "message held: plugin not serving");
+        Ok(Ingested::Held { message_id, reason })
+    }
+
+    /// Stores a message unadapted, for its source's plugin to adapt later (outcome `Held`:
+    /// circuit breaker holds and JetStream's queue alike).
+    async fn store_unadapted(
+        &self,
+        source: &SourceCtx,
+        payload: Vec<u8>,
+        peer: Option<String>,
+        received_at: String,
+        reason: String,
+    ) -> Result<MessageId, JournalError> {
         let receipt = self
             .journal
             .commit_message(IngestedMessage {
@@ -610,17 +628,12 @@ impl Pipeline {
                 peer,
                 outcome: Outcome::Held {
                     plugin: Some(source.plugin.clone()),
-                    reason: reason.clone(),
+                    reason,
                 },
             })
             .await?;
-        self.count(source, Count::Held);
         tracing::Span::current().record("message_id", receipt.message_id.0);
-        tracing::info!(source = %source.name, plugin = %source.plugin, state = state.as_str(), "message held: plugin not serving");
-        Ok(Ingested::Held {
-            message_id: receipt.message_id,
-            reason,
-        })
+        Ok(receipt.message_id)
     }
 
     /// Stores a message that could not be adapted (or is not of the source's format at all).

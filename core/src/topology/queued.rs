@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::Instrument as _;
 
 use super::{Ingested, Pipeline, SourceCtx, pause};
-use crate::journal::{IngestedMessage, JournalError, Outcome, QueuedMessage};
+use crate::journal::{JournalError, Outcome, QueuedMessage};
 use crate::plugin::{BreakerState, Inbound};
 
 /// Queued messages taken per claim by one adapter task.
@@ -19,8 +19,8 @@ const NOT_SERVING_DELAY: Duration = Duration::from_secs(5);
 /// After a journal error, an adapter task waits this long.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
-/// The reason stored with a queued message (`Ingested::Held` for the source).
-pub(super) const QUEUED: &str = "queued for adaptation";
+/// The reason stored with a queued message (its source answers `Ingested::Queued`).
+const QUEUED: &str = "queued for adaptation";
 
 impl Pipeline {
     /// Stores `payload` unadapted (the backend queues it); the sender is acknowledged after.
@@ -31,24 +31,10 @@ impl Pipeline {
         peer: Option<String>,
         received_at: String,
     ) -> Result<Ingested, JournalError> {
-        let receipt = self
-            .journal
-            .commit_message(IngestedMessage {
-                source: source.name.clone(),
-                content_type: source.content_type.clone(),
-                received_at,
-                payload,
-                peer,
-                outcome: Outcome::Held {
-                    plugin: Some(source.plugin.clone()),
-                    reason: QUEUED.into(),
-                },
-            })
+        let message_id = self
+            .store_unadapted(source, payload, peer, received_at, QUEUED.into())
             .await?;
-        tracing::Span::current().record("message_id", receipt.message_id.0);
-        Ok(Ingested::Queued {
-            message_id: receipt.message_id,
-        })
+        Ok(Ingested::Queued { message_id })
     }
 
     /// Starts `n` adapter tasks (none when the journal does not queue); they stop with
