@@ -23,6 +23,7 @@
 //! entry as pending in a stale snapshot while it is no longer in flight.
 
 mod backend;
+mod checkpoint;
 mod error;
 pub mod jetstream;
 mod read;
@@ -46,10 +47,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::record::Record;
 
 pub use backend::{JournalBackend, QueuedMessage};
+pub use checkpoint::CheckpointTuning;
 pub use error::JournalError;
 pub use jetstream::JetStreamJournal;
 pub use schema::SCHEMA_VERSION;
 
+use checkpoint::Checkpointer;
 use writer::{Done, Op, Request};
 
 /// At most this many requests per transaction.
@@ -346,6 +349,9 @@ pub struct JournalStats {
     /// Transactions that failed (every request in them got the error).
     pub failed_transactions: u64,
     pub largest_batch: u64,
+    /// Times the writer checkpointed the last frames so that the WAL could start over (see
+    /// `checkpoint`): the background checkpoint keeps up.
+    pub wal_rewinds: u64,
 }
 
 /// The settings of the write connection, as SQLite reports them.
@@ -365,6 +371,7 @@ pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub failed_transactions: AtomicU64,
     pub largest_batch: AtomicU64,
+    pub wal_rewinds: AtomicU64,
     /// Pending outbox entries per destination: counted at open, then moved by the writer
     /// thread after each commit (never by a rolled-back request).
     pub pending: DashMap<String, AtomicI64>,
@@ -376,6 +383,8 @@ pub struct JournalOptions {
     /// Cap on the database file, MiB (`PRAGMA max_page_count`); past it commits fail with
     /// [`JournalError::DiskFull`].
     pub max_size_mib: Option<u64>,
+    /// When WAL checkpoints run (the defaults suit production; tests shrink them).
+    pub checkpoint: CheckpointTuning,
 }
 
 type InFlight = Arc<tokio::sync::Mutex<HashSet<i64>>>;
@@ -425,7 +434,21 @@ impl Journal {
 
     /// [`Journal::open`] with options.
     pub fn open_with(path: &Path, options: JournalOptions) -> Result<Journal, JournalError> {
-        let conn = schema::open_writer(path, options.max_size_mib)?;
+        let conn = schema::open_writer(
+            path,
+            options.max_size_mib,
+            options.checkpoint.backstop_pages(),
+        )?;
+        let io_error = |e: std::io::Error| JournalError::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        };
+        let checkpointer = Checkpointer::spawn(
+            schema::open_checkpointer(path)?,
+            std::fs::File::open(path).map_err(io_error)?,
+            options.checkpoint,
+        )
+        .map_err(io_error)?;
         let readers = (0..READERS)
             .map(|_| schema::open_reader(path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -440,11 +463,8 @@ impl Journal {
             let counters = counters.clone();
             std::thread::Builder::new()
                 .name("journal-writer".into())
-                .spawn(move || writer::run(conn, rx, counters))
-                .map_err(|e| JournalError::Io {
-                    path: path.to_path_buf(),
-                    source: e.into(),
-                })?
+                .spawn(move || writer::run(conn, rx, counters, checkpointer))
+                .map_err(io_error)?
         };
         Ok(Journal {
             inner: Arc::new(Inner {
@@ -740,6 +760,7 @@ impl Journal {
             requests: c.requests.load(Ordering::Relaxed),
             failed_transactions: c.failed_transactions.load(Ordering::Relaxed),
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
+            wal_rewinds: c.wal_rewinds.load(Ordering::Relaxed),
         }
     }
 

@@ -132,7 +132,11 @@ END;
 /// Opens the write connection: WAL, `synchronous=FULL`, foreign keys; creates or migrates the
 /// schema. `max_size_mib` caps the database file (`PRAGMA max_page_count`, per connection: only
 /// the writer needs it); a cap below the current size holds it at its current size.
-pub fn open_writer(path: &Path, max_size_mib: Option<u64>) -> Result<Connection, JournalError> {
+pub fn open_writer(
+    path: &Path,
+    max_size_mib: Option<u64>,
+    autocheckpoint_pages: i64,
+) -> Result<Connection, JournalError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| JournalError::Io {
             path: path.to_path_buf(),
@@ -157,10 +161,12 @@ pub fn open_writer(path: &Path, max_size_mib: Option<u64>) -> Result<Connection,
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -32768;
-         PRAGMA wal_autocheckpoint = 16000;
          PRAGMA journal_size_limit = 67108864;",
     )
     .map_err(ctx("configuring the journal"))?;
+    // Checkpoints run in the background (super::checkpoint); this one is the backstop.
+    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint_pages)
+        .map_err(ctx("configuring the journal"))?;
     conn.set_prepared_statement_cache_capacity(64);
     migrate(&conn)?;
     if let Some(mib) = max_size_mib {
@@ -189,6 +195,22 @@ pub(super) fn set_max_size(conn: &Connection, mib: u64) -> Result<i64, JournalEr
         );
     }
     Ok(set)
+}
+
+/// Opens the connection of the background checkpoint (after [`open_writer`]: the file is in
+/// WAL mode already). `synchronous=FULL`: the database file is fsynced after each copy, before
+/// the WAL may be rewound.
+pub fn open_checkpointer(path: &Path) -> Result<Connection, JournalError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(ctx("opening the checkpoint connection"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(ctx("setting the busy timeout"))?;
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -2048;")
+        .map_err(ctx("configuring the checkpoint connection"))?;
+    Ok(conn)
 }
 
 /// Opens a read-only connection (used for queries and claims, so they never wait for a group

@@ -1126,6 +1126,7 @@ async fn max_size_caps_the_file_and_raising_it_lets_commits_through_again() {
         &path,
         JournalOptions {
             max_size_mib: Some(1),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -1149,4 +1150,43 @@ async fn max_size_caps_the_file_and_raising_it_lets_commits_through_again() {
     let mut m = adapted("AFTER", &[], &[DEST]);
     m.payload = big.into_bytes();
     j.commit_message(m).await.unwrap();
+}
+
+#[tokio::test]
+async fn background_checkpoints_keep_up_and_the_wal_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let j = Journal::open_with(
+        &path,
+        JournalOptions {
+            checkpoint: CheckpointTuning {
+                interval: std::time::Duration::from_millis(5),
+                reset_pages: 32,
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let payload = "x".repeat(16 * 1024);
+    for i in 0..300 {
+        let mut m = adapted(&format!("S{i}"), &["P1"], &[DEST]);
+        m.payload = payload.clone().into_bytes();
+        j.commit_message(m).await.unwrap();
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while j.stats().wal_rewinds == 0 && Instant::now() < deadline {
+        let m = adapted("TICK", &["P1"], &[DEST]);
+        j.commit_message(m).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(j.stats().wal_rewinds >= 1, "{:?}", j.stats());
+    // The messages reached the database file itself (4.8 MB of payloads), not only the WAL,
+    // and nothing was lost on the way.
+    let db = std::fs::metadata(&path).unwrap().len();
+    assert!(db > 4_000_000, "database file {db} bytes");
+    let counts = j.count_by_status().await.unwrap();
+    assert!(counts["routed"] >= 300, "{counts:?}");
+    j.close().await;
+    let reopened = Journal::open(&path).unwrap();
+    assert_eq!(reopened.count_by_status().await.unwrap(), counts);
 }

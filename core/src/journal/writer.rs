@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::{self, Checkpointer};
 use super::error::{JournalError, ctx};
 use super::{
     CommitReceipt, Counters, IngestedMessage, JournalSettings, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS,
@@ -216,6 +217,7 @@ pub(super) fn run(
     conn: Connection,
     mut rx: mpsc::UnboundedReceiver<Request>,
     counters: Arc<Counters>,
+    checkpointer: Checkpointer,
 ) {
     let mut batch: Vec<(Op, Reply<Done>)> = Vec::with_capacity(MAX_BATCH_REQUESTS);
     let mut close_replies = Vec::new();
@@ -248,12 +250,39 @@ pub(super) fn run(
         if !batch.is_empty() {
             run_batch(&conn, &mut batch, &counters);
         }
+        if checkpointer.reset_due() && rewind_wal(&conn) {
+            counters.wal_rewinds.fetch_add(1, Ordering::Relaxed);
+        }
     }
+    // The background checkpoint stops first; closing the write connection then checkpoints
+    // what is left.
+    drop(checkpointer);
     drop(conn);
     for reply in close_replies {
         let _ = reply.send(());
     }
     tracing::debug!("journal writer stopped");
+}
+
+/// Copies the frames committed since the background checkpoint's last pass, between two
+/// transactions, so that the next transaction rewinds the WAL (see `super::checkpoint`).
+/// `true` when every frame was copied (a reader still on old frames can prevent it).
+fn rewind_wal(conn: &Connection) -> bool {
+    match checkpoint::passive(conn) {
+        Ok(pass) => {
+            tracing::debug!(
+                busy = pass.busy,
+                wal_pages = pass.log,
+                copied = pass.copied,
+                "WAL checkpoint before rewinding"
+            );
+            !pass.busy && pass.copied == pass.log
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint before rewinding failed");
+            false
+        }
+    }
 }
 
 /// Runs one group-commit transaction and answers every request of the batch.

@@ -257,6 +257,7 @@ async fn open_journal(
             &config.journal.path,
             JournalOptions {
                 max_size_mib: config.journal.max_size_mib,
+                ..Default::default()
             },
         )
         .with_context(|| format!("opening the journal {}", config.journal.path.display()))?;
