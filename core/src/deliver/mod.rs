@@ -6,8 +6,9 @@
 //!
 //! - [`FileSink`]: `<record id>.json` in the destination folder, holding the record's JSON line
 //!   (envelope + bundle). Written atomically (temp file in the same folder, fsync, rename over the
-//!   final name, fsync of the folder): a reader never sees a partial file, and a re-delivery
-//!   rewrites the same file instead of making a second copy.
+//!   final name; one fsync of the folder per batch, [`Sink::sync`], before the batch is marked
+//!   delivered): a reader never sees a partial file, and a re-delivery rewrites the same file
+//!   instead of making a second copy.
 //! - [`HttpSink`], mode `webhook`: POSTs the record JSON line with `Idempotency-Key` and
 //!   `X-Passerelle-Record-Id` set to the record id, so the receiver can drop duplicates.
 //! - [`HttpSink`], mode `fhir-transaction`: POSTs a FHIR `transaction` Bundle to the server base
@@ -127,6 +128,15 @@ impl Sink {
             Sink::File(s) => s.deliver(record).await,
             Sink::Http(s) => s.deliver(record).await,
             Sink::RecordStore(s) => s.deliver(record).await,
+        }
+    }
+
+    /// Makes the deliveries made so far durable, where the sink defers it (the file sink's
+    /// folder fsync); called once per batch, before the batch is marked delivered.
+    pub async fn sync(&self) -> Result<(), DeliveryError> {
+        match self {
+            Sink::File(s) => s.sync().await,
+            Sink::Http(_) | Sink::RecordStore(_) => Ok(()),
         }
     }
 

@@ -305,6 +305,16 @@ async fn file_sink_writes_one_atomic_idempotent_file_per_record() {
         .await
         .unwrap_err();
     assert!(err.retryable, "{err:?}");
+
+    // The folder's fsync (once per batch) succeeds on the folder written to, and fails,
+    // retryably, when the folder is gone: the batch is then not marked delivered.
+    sink.sync().await.unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    let err = sink.sync().await.unwrap_err();
+    assert!(
+        err.retryable && err.message.contains("cannot sync"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //!
 //! The loop: claim up to `batch` due outbox entries; deliver them concurrently (at most
 //! `concurrency` at once; the journal hands out at most one entry per patient, so concurrency
-//! never reorders a patient's records); mark the successes delivered in one journal call and each
+//! never reorders a patient's records); make them durable ([`Sink::sync`](super::Sink::sync):
+//! the file sink's one folder fsync); mark the successes delivered in one journal call and each
 //! failure failed (retried after [`backoff`](super::backoff)) or dead (not retryable, or
 //! `max_attempts` reached). When nothing is due, sleep until the next entry is due, until
 //! [`DeliveryWorker::wake`] (ingest committed records for this destination), or until shutdown.
@@ -390,7 +391,8 @@ impl Runner {
         let mut queue: VecDeque<OutboxItem> = items.into();
         let mut tasks = JoinSet::new();
         let mut running: HashMap<tokio::task::Id, (i64, u32)> = HashMap::new();
-        let mut delivered = Vec::new();
+        // (outbox id, attempts before this one)
+        let mut delivered: Vec<(i64, u32)> = Vec::new();
         let mut failures = Vec::new();
         loop {
             while tasks.len() < self.options.concurrency && !self.stopping() {
@@ -417,7 +419,7 @@ impl Runner {
                 continue;
             };
             match result {
-                Ok(()) => delivered.push(outbox_id),
+                Ok(()) => delivered.push((outbox_id, attempts)),
                 Err(e) => failures.push((outbox_id, attempts, e)),
             }
         }
@@ -429,12 +431,23 @@ impl Runner {
             let ids: Vec<i64> = queue.iter().map(|i| i.outbox_id).collect();
             journal.release(&ids).await;
         }
+        if !delivered.is_empty()
+            && let Err(e) = self.sink.sync().await
+        {
+            // Written but maybe not durable: try them again (sinks are idempotent).
+            failures.extend(
+                delivered
+                    .drain(..)
+                    .map(|(id, attempts)| (id, attempts, e.clone())),
+            );
+        }
         let now = now_ms();
         // Marked concurrently, so that the journal commits them together.
         let mut marks = JoinSet::new();
         if !delivered.is_empty() {
             let marker = self.marker.clone();
-            marks.spawn(async move { marker.delivered(delivered, now).await });
+            let ids = delivered.into_iter().map(|(id, _)| id).collect();
+            marks.spawn(async move { marker.delivered(ids, now).await });
         }
         for (outbox_id, attempts, err) in failures {
             let marker = self.marker.clone();
