@@ -275,3 +275,51 @@ fn compiled_components_are_cached_on_disk() {
     let _ = t.elapsed();
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_wait_for_a_turn_beyond_max_instances() {
+    let engine = PluginEngine::new(None).unwrap();
+    let plugin = std::sync::Arc::new(hostile(
+        &engine,
+        "good",
+        PluginLimits {
+            max_instances: 2,
+            ..PluginLimits::default()
+        },
+    ));
+    let first = plugin.admit().await;
+    let second = plugin.admit().await;
+    let third = tokio::time::timeout(Duration::from_millis(100), plugin.admit()).await;
+    assert!(third.is_err(), "a third call at once must wait");
+    drop(first);
+    let third = tokio::time::timeout(Duration::from_secs(5), plugin.admit())
+        .await
+        .expect("a turn is free again");
+
+    // Calls made the way the daemon makes them never overlap more than the limit.
+    drop((second, third));
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (plugin, running, most) = (plugin.clone(), running.clone(), most.clone());
+        calls.spawn(async move {
+            let turn = plugin.admit().await;
+            tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                let out = plugin.adapt(&message(&format!("m{i}")));
+                running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                out.map(|o| o.records.len())
+            })
+            .await
+            .unwrap()
+        });
+    }
+    while let Some(r) = calls.join_next().await {
+        assert_eq!(r.unwrap().unwrap(), 1);
+    }
+    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

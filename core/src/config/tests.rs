@@ -178,6 +178,7 @@ fn reliability_and_security_keys() {
     assert_eq!(defaults.delivery.max_pending_wait_ms, 5_000);
     assert_eq!(defaults.journal.max_size_mib, None);
     assert_eq!(defaults.plugins["lab"].limits.breaker_failures, 5);
+    assert!(defaults.plugins["lab"].limits.max_instances >= 2);
     match &defaults.sources["lab-mllp"] {
         SourceConfig::Mllp(m) => assert_eq!(m.max_connections_per_peer, 0),
         other => panic!("{other:?}"),
@@ -205,11 +206,12 @@ max_pending_wait_ms = 250
     .replacen("[plugins.lab.limits]\nbreaker_failures = 0\n", "", 1)
     .replacen(
         "memory_mib = 32",
-        "memory_mib = 32\nbreaker_failures = 0",
+        "memory_mib = 32\nbreaker_failures = 0\nmax_instances = 3",
         1,
     );
     let c = Config::parse(Path::new("/etc/p/passerelle.toml"), &src, None).unwrap();
     assert_eq!(c.plugins["lab"].limits.breaker_failures, 0);
+    assert_eq!(c.plugins["lab"].limits.max_instances, 3);
     assert_eq!(c.journal.max_size_mib, Some(2048));
     assert_eq!(
         (c.delivery.max_pending, c.delivery.max_pending_wait_ms),

@@ -17,6 +17,10 @@ pub struct PluginLimits {
     pub max_records: u32,
     /// An instance is recycled after this many calls, so a slow leak in a plugin is bounded.
     pub recycle_after_calls: u32,
+    /// Messages adapted at once (= warm instances kept). Adapting is CPU work: more calls at
+    /// once than cores only adds instances (each holds its linear memory) and threads. Default:
+    /// the number of CPU cores, at least 2.
+    pub max_instances: u32,
     /// Circuit breaker: after this many consecutive calls that failed by the plugin's fault
     /// (trap, invalid output, instance that cannot be made), the plugin is suspended and its
     /// sources' messages are stored as held until an operator resumes it or a new build is
@@ -32,6 +36,9 @@ impl Default for PluginLimits {
             max_output_mib: 32,
             max_records: 10_000,
             recycle_after_calls: 100_000,
+            max_instances: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(2, 64) as u32,
             breaker_failures: 5,
         }
     }

@@ -17,8 +17,8 @@ pub mod output;
 mod registry;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -80,6 +80,8 @@ pub struct Plugin {
     engine: PluginEngine,
     pre: AdapterPre<HostState>,
     pool: Mutex<Vec<Instance>>,
+    /// At most `limits.max_instances` calls at once (see [`Plugin::admit`]).
+    admission: Arc<tokio::sync::Semaphore>,
     traps: AtomicU64,
 }
 
@@ -143,6 +145,9 @@ impl Plugin {
             engine: engine.clone(),
             pre,
             pool: Mutex::new(Vec::new()),
+            admission: Arc::new(tokio::sync::Semaphore::new(
+                spec.limits.max_instances.max(1) as usize,
+            )),
             traps: AtomicU64::new(0),
         };
         // The first instance proves the plugin works with its settings before we accept it.
@@ -193,6 +198,15 @@ impl Plugin {
     /// Traps seen since load.
     pub fn trap_count(&self) -> u64 {
         self.traps.load(Ordering::Relaxed)
+    }
+
+    /// Waits for a turn to call [`Plugin::adapt`] (at most `max_instances` calls at once);
+    /// the turn lasts as long as the permit is kept. The daemon takes one before handing a
+    /// message to a blocking thread, so that a burst on many connections queues here instead
+    /// of growing the instance pool and the blocking thread pool.
+    /// (`None` only if the semaphore were closed, which nothing does.)
+    pub async fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.admission.clone().acquire_owned().await.ok()
     }
 
     /// Adapts one message: records checked against the record model, or an error naming the

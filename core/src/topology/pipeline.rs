@@ -438,7 +438,9 @@ impl Pipeline {
         let span = tracing::Span::current();
         let plugin_name = source.plugin.clone();
         let build = Arc::clone(&plugin);
+        let turn = plugin.admit().await;
         let (inbound, result, plugin_version) = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let _entered = span.enter();
             let started = Instant::now();
             let result = plugin.adapt(&inbound);
