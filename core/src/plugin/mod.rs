@@ -9,6 +9,7 @@
 
 mod bindings;
 pub mod breaker;
+mod bundle_head;
 mod engine;
 mod error;
 mod host;
