@@ -123,14 +123,28 @@ const UUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x9a91_9906_9e0f_5ccf_a
 /// assert_eq!(uuid_for(&["MSG00042", "entry", "0"]), "94733656-81da-5777-904f-d3311c35f1c9");
 /// ```
 pub fn uuid_for(parts: &[&str]) -> String {
+    // Called for every resource of every message: no `fmt` machinery (it showed in profiles).
     let mut name = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
     for part in parts {
-        name.extend_from_slice(part.len().to_string().as_bytes());
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut len = part.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (len % 10) as u8;
+            len /= 10;
+            if len == 0 {
+                break;
+            }
+        }
+        name.extend_from_slice(&digits[at..]);
         name.push(b':');
         name.extend_from_slice(part.as_bytes());
     }
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     uuid::Uuid::new_v5(&UUID_NAMESPACE, &name)
         .hyphenated()
+        .encode_lower(&mut text)
         .to_string()
 }
 

@@ -850,3 +850,13 @@ fn example_bundles_pass_external_validation() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn uuid_names_carry_each_part_length_in_decimal() {
+    let long = "x".repeat(1234);
+    let name = format!("1234:{long}0:2:ab");
+    let expected = uuid::Uuid::new_v5(&super::UUID_NAMESPACE, name.as_bytes())
+        .hyphenated()
+        .to_string();
+    assert_eq!(super::uuid_for(&[&long, "", "ab"]), expected);
+}
