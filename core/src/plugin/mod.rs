@@ -9,7 +9,6 @@
 
 mod bindings;
 pub mod breaker;
-mod bundle_head;
 mod engine;
 mod error;
 mod host;

@@ -2,10 +2,11 @@
 //! fields, identifiers and times, the Bundle's shape, and size caps. A plugin cannot inject
 //! garbage into the journal or a destination.
 
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use super::bindings::types;
-use super::bundle_head;
 use super::{Inbound, PluginError, PluginLimits};
 use crate::record::{
     self, Coding, Confidentiality, Envelope, Identifier, Ins, Patient, PluginRef, Record,
@@ -231,20 +232,40 @@ fn short_text(what: &str, s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The Bundle: valid JSON (one `serde_json` pass), then its head read without parsing again.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BundleHead {
+    resource_type: String,
+    #[serde(rename = "type")]
+    bundle_type: Option<String>,
+    #[serde(default)]
+    entry: Vec<EntryHead>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryHead {
+    #[allow(dead_code)]
+    full_url: Option<IgnoredAny>,
+    resource: Option<ResourceHead>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceHead {
+    resource_type: String,
+}
+
 fn check_bundle(json: String) -> Result<Box<RawValue>, String> {
-    let raw = RawValue::from_string(json).map_err(|e| format!("bundle is not valid JSON: {e}"))?;
-    let head = bundle_head::read(raw.get()).map_err(|e| format!("bundle: {e}"))?;
-    match head.resource_type {
-        Some("Bundle") => {}
-        Some(t) => {
-            return Err(format!(
-                "bundle has resourceType {t:?}, expected \"Bundle\""
-            ));
-        }
-        None => return Err("bundle has no resourceType".into()),
+    let head: BundleHead =
+        serde_json::from_str(&json).map_err(|e| format!("bundle is not valid JSON: {e}"))?;
+    if head.resource_type != "Bundle" {
+        return Err(format!(
+            "bundle has resourceType {:?}, expected \"Bundle\"",
+            head.resource_type
+        ));
     }
-    match head.bundle_type {
+    match head.bundle_type.as_deref() {
         Some("collection" | "transaction" | "document" | "batch" | "message") => {}
         Some(t) => {
             return Err(format!(
@@ -253,22 +274,21 @@ fn check_bundle(json: String) -> Result<Box<RawValue>, String> {
         }
         None => return Err("bundle has no type".into()),
     }
-    for (i, resource_type) in head.entries.iter().enumerate() {
-        match resource_type {
-            Some(r) if !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphabetic()) => {}
+    for (i, entry) in head.entry.iter().enumerate() {
+        match &entry.resource {
+            Some(r)
+                if !r.resource_type.is_empty()
+                    && r.resource_type.bytes().all(|b| b.is_ascii_alphabetic()) => {}
             Some(r) => {
                 return Err(format!(
-                    "bundle entry {i} has an invalid resourceType {r:?}"
+                    "bundle entry {i} has an invalid resourceType {:?}",
+                    r.resource_type
                 ));
             }
-            None => {
-                return Err(format!(
-                    "bundle entry {i} has no resource with a resourceType"
-                ));
-            }
+            None => return Err(format!("bundle entry {i} has no resource")),
         }
     }
-    Ok(raw)
+    RawValue::from_string(json).map_err(|e| format!("bundle is not valid JSON: {e}"))
 }
 
 /// FHIR `dateTime`: `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, or `YYYY-MM-DDThh:mm:ss[.f+](Z|±hh:mm)`.
