@@ -8,7 +8,8 @@
 //! them all in one transaction (a savepoint per request, so one bad request fails alone),
 //! commits (one fsync) and answers everyone. There is no timer: under light load a message
 //! commits alone at once; under heavy load requests pile up during an fsync and the next
-//! transaction takes them all. A reply means the data is durable.
+//! transaction takes them all. A reply means the data is durable. WAL checkpoints run on a
+//! background thread (`checkpoint`), not inside a commit.
 //!
 //! ## Read path
 //! Queries and claims run on a small pool of read-only connections in `spawn_blocking`: in WAL
