@@ -16,7 +16,7 @@
 //! SQLite's own automatic checkpoint stays on at four times that size as a backstop: if this
 //! thread fails, the WAL still cannot grow without bound.
 //!
-//! Measured (docs/benchmarks.md §3, 5,000 msg/s, journal only): ACK p99 50 → 30–34 ms,
+//! Measured (docs/benchmarks.md §6, 5,000 msg/s, journal only): ACK p99 50 → 30–34 ms,
 //! p90 32 → 10–13 ms.
 
 use std::fs::File;
