@@ -125,19 +125,9 @@ const UUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x9a91_9906_9e0f_5ccf_a
 pub fn uuid_for(parts: &[&str]) -> String {
     // Called for every resource of every message: no `fmt` machinery (it showed in profiles).
     let mut name = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
+    let mut digits = itoa::Buffer::new();
     for part in parts {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut len = part.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (len % 10) as u8;
-            len /= 10;
-            if len == 0 {
-                break;
-            }
-        }
-        name.extend_from_slice(&digits[at..]);
+        name.extend_from_slice(digits.format(part.len()).as_bytes());
         name.push(b':');
         name.extend_from_slice(part.as_bytes());
     }
