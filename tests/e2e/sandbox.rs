@@ -278,8 +278,11 @@ fn compiled_components_are_cached_on_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_wait_for_a_turn_beyond_max_instances() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
     let engine = PluginEngine::new(None).unwrap();
-    let plugin = std::sync::Arc::new(hostile(
+    let plugin = Arc::new(hostile(
         &engine,
         "good",
         PluginLimits {
@@ -298,8 +301,8 @@ async fn calls_wait_for_a_turn_beyond_max_instances() {
 
     // Calls made the way the daemon makes them never overlap more than the limit.
     drop((second, third));
-    let running = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..16 {
         let (plugin, running, most) = (plugin.clone(), running.clone(), most.clone());
@@ -307,11 +310,11 @@ async fn calls_wait_for_a_turn_beyond_max_instances() {
             let turn = plugin.admit().await;
             tokio::task::spawn_blocking(move || {
                 let _turn = turn;
-                let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                let now = running.fetch_add(1, SeqCst) + 1;
+                most.fetch_max(now, SeqCst);
                 std::thread::sleep(Duration::from_millis(20));
                 let out = plugin.adapt(&message(&format!("m{i}")));
-                running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                running.fetch_sub(1, SeqCst);
                 out.map(|o| o.records.len())
             })
             .await
@@ -321,5 +324,5 @@ async fn calls_wait_for_a_turn_beyond_max_instances() {
     while let Some(r) = calls.join_next().await {
         assert_eq!(r.unwrap().unwrap(), 1);
     }
-    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(most.load(SeqCst), 2);
 }
