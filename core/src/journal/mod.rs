@@ -29,6 +29,7 @@ mod error;
 pub mod jetstream;
 mod read;
 mod schema;
+mod stored_json;
 mod writer;
 
 #[cfg(test)]
@@ -857,7 +858,8 @@ impl JournalReader {
                 |r| r.get(0),
             )
             .map_err(error::ctx("reading the schema version"))?;
-        if version != SCHEMA_VERSION {
+        // Version 1 differs only in how `records.json` is stored, which reads back either way.
+        if !(1..=SCHEMA_VERSION).contains(&version) {
             return Err(JournalError::UnsupportedSchema {
                 found: version,
                 supported: SCHEMA_VERSION,

@@ -7,6 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::error::{JournalError, ctx};
+use super::stored_json::StoredJson;
 use super::{
     AttemptView, DEFAULT_SEARCH_LIMIT, DeadLetter, DeliveryState, MAX_SEARCH_LIMIT, MessageFilter,
     MessageId, MessageStatus, MessageSummary, MessageView, OutboxItem, OutboxState, RecordView,
@@ -73,7 +74,7 @@ pub(super) fn claim_due(
             if inflight.contains(&id) || next_attempt_at > now_ms {
                 return Ok(true);
             }
-            let (record_id, json): (String, String) = record
+            let (record_id, StoredJson(json)): (String, StoredJson) = record
                 .query_row([rec], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(&e)?;
             items.push(OutboxItem {
@@ -217,7 +218,7 @@ pub(super) fn records_for_message(
 ) -> Result<Vec<RecordView>, JournalError> {
     let e = ctx("reading the records of a message");
     #[allow(clippy::type_complexity)]
-    let rows: Vec<(u32, String, i64, Option<String>, bool, bool, String)> = conn
+    let rows: Vec<(u32, String, i64, Option<String>, bool, bool, StoredJson)> = conn
         .prepare_cached(
             "SELECT mr.position, r.id, mr.rec, mr.route, mr.held, mr.duplicate, r.json
              FROM message_records mr JOIN records r ON r.rec = mr.rec
@@ -245,7 +246,7 @@ pub(super) fn records_for_message(
         )
         .map_err(&e)?;
     let mut views = Vec::with_capacity(rows.len());
-    for (position, record_id, rec, route, held, duplicate, json) in rows {
+    for (position, record_id, rec, route, held, duplicate, StoredJson(json)) in rows {
         let states = outbox
             .query_map([rec], outbox_state)
             .and_then(|rows| rows.collect())

@@ -8,19 +8,19 @@ use rusqlite::{Connection, OpenFlags};
 use super::error::{JournalError, ctx};
 
 /// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1.
 ///
 /// - `messages`: one row per received message (a resend is a new row: audit). `status` is
 ///   `routed`, `held`, `failed`, `delivered`, `dead` or `discarded`; `outcome` is what the plugin step gave.
 /// - `records`: one row per record id (deterministic, so a resend does not add a row); `json`
-///   is `Record::to_json_line()`; `patient_key` orders deliveries per patient. Other tables
+///   is `Record::to_json_line()` (LZ4-compressed from version 2 on); `patient_key` orders deliveries per patient. Other tables
 ///   refer to records by the integer `rec` (appending, unlike the hashed id: fewer random
 ///   index pages written per message).
 /// - `message_records`: which records each message produced (also for duplicates), with the
@@ -128,6 +128,11 @@ CREATE TRIGGER messages_count_delete AFTER DELETE ON messages BEGIN
     UPDATE message_status_counts SET n = n - 1 WHERE status = OLD.status;
 END;
 "#;
+
+/// Version 2: `records.json` holds new records as LZ4-compressed BLOBs (`super::stored_json`);
+/// rows of version 1 keep their text. No table changes: the version number is what stops a
+/// build that only knows version 1 from opening a journal it could not read.
+const V2: &str = "-- records.json: LZ4 BLOBs from version 2 on";
 
 /// Opens the write connection: WAL, `synchronous=FULL`, foreign keys; creates or migrates the
 /// schema. `max_size_mib` caps the database file (`PRAGMA max_page_count`, per connection: only

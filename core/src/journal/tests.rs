@@ -540,7 +540,16 @@ async fn a_full_disk_is_reported_as_such_and_nothing_is_kept() {
     j.exec_on_writer(&format!("PRAGMA max_page_count = {pages}"))
         .await
         .unwrap();
-    let big = "x".repeat(64 * 1024);
+    // Incompressible (records are stored LZ4-compressed): 64 KiB of pseudo-random letters.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let big: String = (0..64 * 1024)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            char::from(b'a' + (seed % 26) as u8)
+        })
+        .collect();
     let mut m = adapted("BIG", &[], &[DEST]);
     if let Outcome::Adapted { records, .. } = &mut m.outcome {
         records.push(RoutedRecord {
@@ -1189,4 +1198,66 @@ async fn background_checkpoints_keep_up_and_the_wal_starts_over() {
     j.close().await;
     let reopened = Journal::open(&path).unwrap();
     assert_eq!(reopened.count_by_status().await.unwrap(), counts);
+}
+
+#[tokio::test]
+async fn records_are_stored_compressed_and_text_rows_of_version_1_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let bundle = format!(
+        r#"{{"resourceType":"Bundle","type":"collection","entry":[{}]}}"#,
+        vec![r#"{"resource":{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"718-7"}]}}}"#; 30].join(",")
+    );
+    let mut m = adapted("Z1", &[], &[DEST]);
+    if let Outcome::Adapted { records, .. } = &mut m.outcome {
+        for (position, patient) in ["A", "B"].into_iter().enumerate() {
+            records.push(RoutedRecord {
+                record: record_with_bundle("Z1", position as u32, patient, &bundle),
+                route: None,
+                destinations: vec![DEST.into()],
+            });
+        }
+    }
+    let receipt = j.commit_message(m).await.unwrap();
+    let text_line = record_with_bundle("Z1", 1, "B", &bundle).to_json_line();
+    let stored: Vec<(String, i64)> = j
+        .read(|c| {
+            c.prepare("SELECT typeof(json), length(json) FROM records ORDER BY rec")
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| JournalError::sqlite("test", e))
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    for (kind, len) in &stored {
+        assert_eq!(kind, "blob");
+        assert!(
+            (*len as usize) * 4 < text_line.len(),
+            "{len} of {}",
+            text_line.len()
+        );
+    }
+    // A row as schema version 1 wrote it: the JSON line as text.
+    j.exec_on_writer(&format!(
+        "UPDATE records SET json = '{}' WHERE id = '{}'",
+        text_line.replace('\'', "''"),
+        record_id("lab", "Z1", 1)
+    ))
+    .await
+    .unwrap();
+
+    let view = j.message(receipt.message_id).await.unwrap().unwrap();
+    let bundles: Vec<String> = view
+        .records
+        .iter()
+        .map(|r| r.record.bundle.get().to_string())
+        .collect();
+    assert_eq!(bundles, [bundle.clone(), bundle.clone()]);
+    let items = j.claim_due(DEST, now_ms(), 10).await.unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|i| i.record.bundle.get() == bundle));
+    assert_eq!(items[1].record.to_json_line(), text_line);
 }

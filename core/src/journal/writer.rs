@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::{self, Checkpointer};
 use super::error::{JournalError, ctx};
+use super::stored_json;
 use super::{
     CommitReceipt, Counters, IngestedMessage, JournalSettings, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS,
     MessageId, MessageStatus, Outcome, now_ms, patient_key,
@@ -145,7 +146,8 @@ struct PreparedRecord {
     id: String,
     kind: String,
     patient_key: String,
-    json: String,
+    /// `Record::to_json_line()`, compressed (`super::stored_json`).
+    json: Vec<u8>,
     content_sha: [u8; 16],
     route: Option<String>,
     destinations: Vec<String>,
@@ -171,7 +173,7 @@ impl PreparedOutcome {
                 records: records
                     .into_iter()
                     .map(|r| {
-                        let json = r.record.to_json_line();
+                        let json = stored_json::compress(&r.record.to_json_line());
                         *bytes += json.len() + 64 * (1 + r.destinations.len());
                         let mut seen = HashSet::new();
                         PreparedRecord {
