@@ -858,7 +858,8 @@ impl JournalReader {
                 |r| r.get(0),
             )
             .map_err(error::ctx("reading the schema version"))?;
-        // Version 1 differs only in how `records.json` is stored, which reads back either way.
+        // A journal no daemon has migrated yet (version 1) reads as is: what version 2 changed
+        // for readers is how `records.json` is stored, and both forms read back.
         if !(1..=SCHEMA_VERSION).contains(&version) {
             return Err(JournalError::UnsupportedSchema {
                 found: version,
