@@ -426,6 +426,26 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_opens_a_journal_not_migrated_yet_and_refuses_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        journal_of_version_1(&path);
+        let reader = super::super::JournalReader::open(&path).unwrap();
+        let listed = reader.search(&Default::default()).unwrap();
+        assert_eq!(listed.len(), 1);
+        drop(reader);
+
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("INSERT INTO schema_version VALUES (99, 0)")
+            .unwrap();
+        let err = super::super::JournalReader::open(&path).err().unwrap();
+        assert!(
+            matches!(err, JournalError::UnsupportedSchema { found: 99, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_new_journal_gets_the_same_schema_as_a_migrated_one() {
         let dir = tempfile::tempdir().unwrap();
         let migrated = dir.path().join("old.db");
