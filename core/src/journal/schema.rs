@@ -38,9 +38,9 @@ struct Migration {
 /// - `messages`: one row per received message (a resend is a new row: audit). `status` is
 ///   `routed`, `held`, `failed`, `delivered`, `dead` or `discarded`; `outcome` is what the plugin step gave.
 /// - `records`: one row per record id (deterministic, so a resend does not add a row); `json`
-///   is `Record::to_json_line()` (LZ4-compressed from version 2 on); `patient_key` orders deliveries per patient. Other tables
-///   refer to records by the integer `rec` (appending, unlike the hashed id: fewer random
-///   index pages written per message).
+///   is `Record::to_json_line()` (LZ4-compressed from version 2 on); `patient_key` orders
+///   deliveries per patient. Other tables refer to records by the integer `rec` (appending,
+///   unlike the hashed id: fewer random index pages written per message).
 /// - `message_records`: which records each message produced (also for duplicates), with the
 ///   route that chose it and `held` = no destination.
 /// - `outbox`: one entry per (record, destination), `pending` → `delivered` | `dead`; an
@@ -154,9 +154,9 @@ END;
 /// - The `CHECK (column IN ('a', 'b', 'c'))` constraints become `column = 'a' OR ...`: SQLite
 ///   evaluates an `IN` list of more than two values through a temporary b-tree that it builds
 ///   and frees at every execution, so each insert of a message opened and closed two of them
-///   (≈ 5 % of the daemon's CPU under load, in the writer thread every ACK waits for). Only
-///   the text of the constraints changes, in place ([`Migration::rewrites_schema`]): the rows
-///   already satisfy them.
+///   (a pager, a page cache and the list's inserts, in the writer thread every ACK waits
+///   for). Only the text of the constraints changes, in place
+///   ([`Migration::rewrites_schema`]): the rows already satisfy them.
 /// - The status-count triggers are plain `UPDATE`s of rows that always exist (cheaper than
 ///   version 1's upsert).
 const V2: &str = r#"
@@ -325,13 +325,12 @@ fn migrate(conn: &Connection) -> Result<(), JournalError> {
                 .map_err(ctx("reading the schema cookie"))?;
             tx.execute_batch("PRAGMA writable_schema = ON")
                 .map_err(ctx("migrating the schema"))?;
-            tx.execute_batch(migration.sql)
-                .map_err(ctx("migrating the schema"))?;
-            tx.execute_batch(&format!(
-                "PRAGMA schema_version = {}; PRAGMA writable_schema = OFF;",
-                cookie + 1
-            ))
-            .map_err(ctx("migrating the schema"))?;
+            let edited = tx.execute_batch(migration.sql).and_then(|()| {
+                tx.execute_batch(&format!("PRAGMA schema_version = {}", cookie + 1))
+            });
+            // Off again whatever happened: the connection goes on serving the journal.
+            let off = tx.execute_batch("PRAGMA writable_schema = OFF");
+            edited.and(off).map_err(ctx("migrating the schema"))?;
         } else {
             tx.execute_batch(migration.sql)
                 .map_err(ctx("migrating the schema"))?;
