@@ -348,6 +348,12 @@ impl Runner {
                 .await;
             match claimed {
                 Ok(items) if items.is_empty() => self.idle().await,
+                // Paused while the claim was on its way (the check above came first): a pause
+                // claims nothing new, so the entries go back untouched for after the resume.
+                Ok(items) if *self.paused.borrow() => {
+                    let ids: Vec<i64> = items.iter().map(|i| i.outbox_id).collect();
+                    self.marker.journal.release(&ids).await;
+                }
                 Ok(items) => self.process(items).await,
                 Err(e) => {
                     let msg = format!("cannot claim entries: {e}");
