@@ -2,9 +2,7 @@
 //! fields, identifiers and times, the Bundle's shape, and size caps. A plugin cannot inject
 //! garbage into the journal or a destination.
 
-use serde::Deserialize;
-use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
+mod bundle;
 
 use super::bindings::types;
 use super::{Inbound, PluginError, PluginLimits};
@@ -125,7 +123,7 @@ fn check_record(
             display: c.display,
         });
     }
-    let bundle = check_bundle(r.bundle)?;
+    let bundle = bundle::check_bundle(r.bundle)?;
     let envelope = Envelope {
         id: record::record_id(&inbound.source, source_message_id, position),
         kind,
@@ -232,65 +230,6 @@ fn short_text(what: &str, s: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BundleHead {
-    resource_type: String,
-    #[serde(rename = "type")]
-    bundle_type: Option<String>,
-    #[serde(default)]
-    entry: Vec<EntryHead>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EntryHead {
-    #[allow(dead_code)]
-    full_url: Option<IgnoredAny>,
-    resource: Option<ResourceHead>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ResourceHead {
-    resource_type: String,
-}
-
-fn check_bundle(json: String) -> Result<Box<RawValue>, String> {
-    let head: BundleHead =
-        serde_json::from_str(&json).map_err(|e| format!("bundle is not valid JSON: {e}"))?;
-    if head.resource_type != "Bundle" {
-        return Err(format!(
-            "bundle has resourceType {:?}, expected \"Bundle\"",
-            head.resource_type
-        ));
-    }
-    match head.bundle_type.as_deref() {
-        Some("collection" | "transaction" | "document" | "batch" | "message") => {}
-        Some(t) => {
-            return Err(format!(
-                "bundle type {t:?} is not one of collection, transaction, document, batch, message"
-            ));
-        }
-        None => return Err("bundle has no type".into()),
-    }
-    for (i, entry) in head.entry.iter().enumerate() {
-        match &entry.resource {
-            Some(r)
-                if !r.resource_type.is_empty()
-                    && r.resource_type.bytes().all(|b| b.is_ascii_alphabetic()) => {}
-            Some(r) => {
-                return Err(format!(
-                    "bundle entry {i} has an invalid resourceType {:?}",
-                    r.resource_type
-                ));
-            }
-            None => return Err(format!("bundle entry {i} has no resource")),
-        }
-    }
-    RawValue::from_string(json).map_err(|e| format!("bundle is not valid JSON: {e}"))
-}
-
 /// FHIR `dateTime`: `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, or `YYYY-MM-DDThh:mm:ss[.f+](Z|±hh:mm)`.
 pub fn is_fhir_datetime(s: &str) -> bool {
     let b = s.as_bytes();
@@ -376,30 +315,5 @@ mod tests {
         ] {
             assert!(!is_fhir_datetime(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn bundle_shape_is_checked() {
-        assert!(check_bundle(r#"{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient"}}]}"#.into()).is_ok());
-        assert!(
-            check_bundle(r#"{"resourceType":"Patient"}"#.into())
-                .unwrap_err()
-                .contains("expected \"Bundle\"")
-        );
-        assert!(
-            check_bundle(r#"{"resourceType":"Bundle"}"#.into())
-                .unwrap_err()
-                .contains("no type")
-        );
-        assert!(
-            check_bundle(r#"{"resourceType":"Bundle","type":"collection","entry":[{}]}"#.into())
-                .unwrap_err()
-                .contains("entry 0")
-        );
-        assert!(
-            check_bundle("{not json".into())
-                .unwrap_err()
-                .contains("not valid JSON")
-        );
     }
 }
