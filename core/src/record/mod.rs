@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub envelope: Envelope,
-    /// The FHIR R4 Bundle as the plugin produced it (checked, never re-serialised).
+    /// The FHIR R4 Bundle as the plugin produced it (checked, never re-serialised; on one line).
     pub bundle: Box<RawValue>,
 }
 
