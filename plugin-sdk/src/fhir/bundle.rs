@@ -291,7 +291,8 @@ impl Bundle {
         request: Option<BundleEntryRequest>,
     ) -> Reference {
         let resource_type = resource.resource_type();
-        let full_url = format!("urn:uuid:{uuid}");
+        // Once per resource: plain concatenation, not the `fmt` machinery.
+        let full_url = ["urn:uuid:", uuid.as_str()].concat();
         let request = match self.type_ {
             BundleType::Transaction | BundleType::Batch => {
                 Some(request.unwrap_or_else(|| BundleEntryRequest {

@@ -215,7 +215,7 @@ impl Identifier {
     /// An `urn:uuid:` identifier in the `urn:ietf:rfc:3986` system (document and bundle
     /// identifiers); `uuid` is the bare UUID, e.g. from [`super::uuid_for`].
     pub fn urn_uuid(uuid: &str) -> Self {
-        Identifier::new(systems::URN_IETF_RFC_3986, format!("urn:uuid:{uuid}"))
+        Identifier::new(systems::URN_IETF_RFC_3986, ["urn:uuid:", uuid].concat())
     }
 
     /// Sets the type to one code.

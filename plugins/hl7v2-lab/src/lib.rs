@@ -429,7 +429,14 @@ struct PendingDocument<'m> {
 }
 
 fn segment_key(seg: &Segment<'_>) -> String {
-    format!("{}[{}]", seg.name(), seg.occurrence())
+    // Once per resource: plain concatenation, not the `fmt` machinery.
+    [
+        seg.name(),
+        "[",
+        itoa::Buffer::new().format(seg.occurrence()),
+        "]",
+    ]
+    .concat()
 }
 
 /// A MetaDMPMSS OBX: the visibility flag it sets (`None` for the other metadata, or `N`).
