@@ -71,7 +71,6 @@ pub(super) fn check_bundle(json: String) -> Result<Box<RawValue>, String> {
             None => return Err(format!("bundle entry {i} has no resource")),
         }
     }
-    drop(head);
     let text = one_line(&json);
     // `to_raw_value` of a value that serialises as serde_json's raw-value token copies the text
     // verbatim: no second parse. The text was validated just above.
