@@ -97,9 +97,9 @@ impl Serialize for Verbatim<'_> {
 /// CR and LF cannot occur raw inside a JSON string, so when there are none the text is kept
 /// as it is, only trimmed.
 fn one_line(json: &str) -> Cow<'_, str> {
-    let is_ws = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let is_ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     if memchr::memchr3(b'\t', b'\n', b'\r', json.as_bytes()).is_none() {
-        return Cow::Borrowed(json.trim_matches(|c: char| c.is_ascii() && is_ws(c as u8)));
+        return Cow::Borrowed(json.trim_matches(is_ws));
     }
     let mut out = String::with_capacity(json.len());
     let (mut in_string, mut escaped) = (false, false);
@@ -114,7 +114,7 @@ fn one_line(json: &str) -> Cow<'_, str> {
             }
         } else if c == '"' {
             in_string = true;
-        } else if c.is_ascii() && is_ws(c as u8) {
+        } else if is_ws(c) {
             continue;
         }
         out.push(c);
