@@ -63,6 +63,29 @@ fn http_ingest(port: u16, body: &str) -> std::io::Result<String> {
     Ok(out.split("\r\n\r\n").next().unwrap_or("").to_string())
 }
 
+/// Sends ORU^R01 messages `{prefix}000000`, `{prefix}000001`, … over one MLLP connection
+/// until one gets no ACK, at most `limit`; each ACK must be an AA for its message, whose id
+/// goes into `acked`. Returns the refused message's id (`None`: all `limit` were ACKed).
+fn send_until_refused(
+    port: u16,
+    prefix: &str,
+    limit: u32,
+    acked: &mut Vec<String>,
+) -> Option<String> {
+    let mut client = MllpClient::connect(port).unwrap();
+    for i in 0..limit {
+        let id = format!("{prefix}{i:06}");
+        match client.send(&oru(&id, i % 50)) {
+            Ok(ack) => {
+                assert_eq!(msa(&ack), ("AA".to_string(), id.clone()), "{ack}");
+                acked.push(id);
+            }
+            Err(_) => return Some(id),
+        }
+    }
+    None
+}
+
 #[test]
 fn full_disk_stops_intake_clearly_and_intake_resumes_by_itself() {
     let (hook, hook_port) = Webhook::start(false).unwrap();
@@ -81,21 +104,9 @@ fn full_disk_stops_intake_clearly_and_intake_resumes_by_itself() {
     let daemon = setup.start();
 
     // Fill the disk: send until a message gets no ACK.
-    let mut client = MllpClient::connect(setup.mllp_port).unwrap();
     let mut acked = Vec::new();
-    let mut i = 0;
-    let full_at = loop {
-        let id = format!("F{i:06}");
-        match client.send(&oru(&id, i % 50)) {
-            Ok(ack) => {
-                assert_eq!(msa(&ack), ("AA".to_string(), id.clone()), "{ack}");
-                acked.push(id);
-                i += 1;
-            }
-            Err(_) => break id,
-        }
-        assert!(i < 100_000, "the {TMPFS_MIB} MiB disk never filled up");
-    };
+    let full_at = send_until_refused(setup.mllp_port, "F", 100_000, &mut acked)
+        .unwrap_or_else(|| panic!("the {TMPFS_MIB} MiB disk never filled up"));
     assert!(
         !acked.is_empty(),
         "messages were accepted before the disk filled up"
@@ -104,19 +115,10 @@ fn full_disk_stops_intake_clearly_and_intake_resumes_by_itself() {
     // Still full: messages are refused again, and HTTP says 503 with a Retry-After. A commit
     // may still fit now and then (a checkpoint lets the WAL start over in the space it already
     // holds): such a message is stored and ACKed, and counted; the space is soon used up again.
-    let refused_again = (0..200).any(|k| {
-        let id = format!("R{k:03}");
-        let mut client = MllpClient::connect(setup.mllp_port).unwrap();
-        match client.send(&oru(&id, 0)) {
-            Err(_) => true,
-            Ok(ack) => {
-                assert_eq!(msa(&ack), ("AA".to_string(), id.clone()), "{ack}");
-                acked.push(id);
-                false
-            }
-        }
-    });
-    assert!(refused_again, "no MLLP refusal while the disk is full");
+    assert!(
+        send_until_refused(setup.mllp_port, "R", 200, &mut acked).is_some(),
+        "no MLLP refusal while the disk is full"
+    );
     let head = (0..200)
         .find_map(|k| {
             let id = format!("HTTPFULL{k:03}");
@@ -130,11 +132,11 @@ fn full_disk_stops_intake_clearly_and_intake_resumes_by_itself() {
         })
         .expect("no HTTP refusal while the disk is full");
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
-    let taken_while_full = acked.len() - filled_after;
     assert!(
         head.to_ascii_lowercase().contains("retry-after: 30"),
         "{head}"
     );
+    let taken_while_full = acked.len() - filled_after;
     let logs = daemon.logs();
     assert!(
         logs.contains("disk full"),
