@@ -49,23 +49,34 @@ struct Writer<'a> {
     out: &'a mut String,
 }
 
-/// True when some byte of `s` is a control character, `"` or `\`.
-fn needs_escape(s: &str) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// True when some byte of the word is a control character, `"` or `\\`.
+fn word_needs_escape(w: u64) -> bool {
     // Exact per-word tests (Bit Twiddling Hacks, "has less"/"has zero byte"): a byte ≥ 0x80
     // (UTF-8 continuation) never matches.
     let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
+    w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
+        || has_zero(w ^ (ONES * u64::from(b'"')))
+        || has_zero(w ^ (ONES * u64::from(b'\\')))
+}
+
+/// The 8 bytes of `b` from `at`, as a little-endian word.
+fn word_at(b: &[u8], at: usize) -> [u8; 8] {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&b[at..at + 8]);
+    word
+}
+
+/// True when some byte of `s` is a control character, `"` or `\\`.
+fn needs_escape(s: &str) -> bool {
     let bytes = s.as_bytes();
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        if w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
-            || has_zero(w ^ (ONES * u64::from(b'"')))
-            || has_zero(w ^ (ONES * u64::from(b'\\')))
-        {
+        if word_needs_escape(u64::from_le_bytes(word)) {
             return true;
         }
     }
@@ -75,9 +86,83 @@ fn needs_escape(s: &str) -> bool {
         .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
+/// Longest string [`push_short`] takes.
+const SHORT: usize = 32;
+
+/// Appends `s` in quotes when it is at most [`SHORT`] bytes long and no byte of it needs
+/// escaping; otherwise appends nothing and returns `false`.
+///
+/// Most strings of a Bundle are short (keys, codes, dates, UUIDs). Inside the sandbox a copy
+/// of unknown length is a call out of the guest (`memory.copy`) that costs more than the copy
+/// itself, and a byte loop pays an interruption check per byte; here every move has a fixed
+/// size: the string is read as overlapping words (2, 4 or 8 bytes) which are checked and
+/// written into a fixed buffer, appended whole, then cut to length.
+fn push_short(out: &mut String, s: &str) -> bool {
+    let b = s.as_bytes();
+    let n = b.len();
+    if n > SHORT {
+        return false;
+    }
+    // `"`, the string, `"`, and quotes up to the end (cut off below).
+    let mut buf = [b'"'; SHORT + 2];
+    // Each byte of the checked word is a byte of `s` (windows overlap, never pad).
+    let plain = if n >= 8 {
+        let mut plain = true;
+        let mut put = |at: usize| {
+            let word = word_at(b, at);
+            plain &= !word_needs_escape(u64::from_le_bytes(word));
+            buf[1 + at..9 + at].copy_from_slice(&word);
+        };
+        // Windows at 0, 8, 16, 24, the last ones moved back to end at `n`.
+        put(0);
+        if n > 16 {
+            put(8);
+            put((n - 8).min(16));
+        }
+        put(n - 8);
+        plain
+    } else if n >= 4 {
+        let (mut lo, mut hi) = ([0u8; 4], [0u8; 4]);
+        lo.copy_from_slice(&b[..4]);
+        hi.copy_from_slice(&b[n - 4..n]);
+        buf[1..5].copy_from_slice(&lo);
+        buf[n - 3..n + 1].copy_from_slice(&hi);
+        let w = u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32;
+        !word_needs_escape(w)
+    } else if n >= 2 {
+        let (mut lo, mut hi) = ([0u8; 2], [0u8; 2]);
+        lo.copy_from_slice(&b[..2]);
+        hi.copy_from_slice(&b[n - 2..n]);
+        buf[1..3].copy_from_slice(&lo);
+        buf[n - 1..n + 1].copy_from_slice(&hi);
+        let w = u64::from(u16::from_le_bytes(lo)) | u64::from(u16::from_le_bytes(hi)) << 16;
+        !word_needs_escape(w | w << 32)
+    } else if n == 1 {
+        buf[1] = b[0];
+        !word_needs_escape(ONES * u64::from(b[0]))
+    } else {
+        true
+    };
+    if !plain {
+        return false;
+    }
+    let start = out.len();
+    // SAFETY: `buf` holds `"`, every byte of `s` in order (the overlapping writes put the same
+    // byte at the same place), then ASCII quotes only: valid UTF-8 as a whole and in every
+    // prefix that ends after `s`, so the `String` holds valid UTF-8 after each of these
+    // statements. Nothing between them can panic.
+    let bytes = unsafe { out.as_mut_vec() };
+    bytes.extend_from_slice(&buf);
+    bytes.truncate(start + n + 2);
+    true
+}
+
 impl Writer<'_> {
     fn string(&mut self, s: &str) -> Result<(), Unsupported> {
-        if needs_escape(s) {
+        if push_short(self.out, s) {
+            return Ok(());
+        }
+        if s.len() <= SHORT || needs_escape(s) {
             // Rare (notes with line breaks, quotes): serde_json's own escaping.
             let quoted = serde_json::to_string(s).map_err(|_| Unsupported)?;
             self.out.push_str(&quoted);

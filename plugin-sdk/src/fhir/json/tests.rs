@@ -59,12 +59,23 @@ fn strings_needing_escapes() {
 #[test]
 fn escape_in_every_position_of_a_word() {
     for special in [0u8, 0x1f, b'"', b'\\', b'\n'] {
-        for len in 1..20 {
+        // Every length around the word sizes of the short-string path and past it.
+        for len in 1..40 {
             for at in 0..len {
                 let mut bytes = vec![b'x'; len];
                 bytes[at] = special;
                 let s = String::from_utf8(bytes).unwrap();
                 assert!(needs_escape(&s), "{s:?}");
+                same_as_serde_json(&s);
+            }
+        }
+    }
+    // Multi-byte characters across every word boundary, plain and needing escapes.
+    for len in 0..40 {
+        for at in 0..=len {
+            for c in ["é", "日", "🧪", "\n"] {
+                let mut s = "x".repeat(len);
+                s.insert_str(at, c);
                 same_as_serde_json(&s);
             }
         }
