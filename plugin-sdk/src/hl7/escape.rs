@@ -34,6 +34,7 @@
 use std::borrow::Cow;
 
 use super::Delimiters;
+use super::scan;
 
 /// Most line breaks a single `\.sp n\` may produce (a guard against tiny inputs that would
 /// expand to huge outputs).
@@ -58,7 +59,14 @@ pub fn unescape<'a>(raw: &'a str, delims: &Delimiters) -> Cow<'a, str> {
     let Some(esc) = delims.escape else {
         return Cow::Borrowed(raw);
     };
-    let Some(first) = raw.find(esc) else {
+    // Most values hold no escape: find out without `str::find`'s searcher (costly in the
+    // sandbox on these short strings).
+    let first = if esc.is_ascii() {
+        scan::find_byte(raw.as_bytes(), 0, esc as u8)
+    } else {
+        raw.find(esc)
+    };
+    let Some(first) = first else {
         return Cow::Borrowed(raw);
     };
     let esc_len = esc.len_utf8();

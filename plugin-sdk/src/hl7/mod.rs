@@ -45,6 +45,7 @@ pub mod escape;
 pub mod fhir;
 mod message;
 mod path;
+mod scan;
 
 pub use charset::Charset;
 pub use delimiters::Delimiters;
