@@ -2,8 +2,10 @@
 //!
 //! A Bundle is mostly short strings that need no escaping (codes, systems, UUIDs, dates).
 //! `serde_json` looks each byte up in its escape table; this writer checks eight bytes at a
-//! time and copies the whole string when none needs escaping, which matters most inside the
-//! wasm sandbox (no SIMD, an interruption check on every loop iteration). Whatever is
+//! time and copies the whole string when none needs escaping — strings of up to 32 bytes by
+//! fixed-size moves ([`push_short`]) — which matters most inside the wasm sandbox (no SIMD,
+//! an interruption check on every loop iteration, a copy of unknown length is a call out to
+//! the host). Whatever is
 //! unusual — a string that needs escaping, a float, a map key that is not a string — is
 //! handed to `serde_json` itself, and a construct this writer does not know (bytes, exotic
 //! map keys) makes [`to_string`] serialize the whole value with `serde_json` instead: the
