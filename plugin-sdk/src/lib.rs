@@ -21,6 +21,7 @@ pub mod fhir;
 pub mod hl7;
 pub mod log;
 pub mod record;
+mod words;
 
 pub use adapter::{Adapter, configure, inbound_message, malformed, plugin_info};
 

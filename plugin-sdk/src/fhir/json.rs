@@ -16,6 +16,8 @@ use std::fmt::{self, Write as _};
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 
+use crate::words::{ONES, short, word};
+
 /// serde_json's marker for `RawValue` (written verbatim).
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
@@ -51,7 +53,6 @@ struct Writer<'a> {
     out: &'a mut String,
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// True when some byte of the word is a control character, `"` or `\\`.
@@ -62,13 +63,6 @@ fn word_needs_escape(w: u64) -> bool {
     w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
         || has_zero(w ^ (ONES * u64::from(b'"')))
         || has_zero(w ^ (ONES * u64::from(b'\\')))
-}
-
-/// The 8 bytes of `b` from `at`, as a little-endian word.
-fn word_at(b: &[u8], at: usize) -> [u8; 8] {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&b[at..at + 8]);
-    word
 }
 
 /// True when some byte of `s` is a control character, `"` or `\\`.
@@ -107,13 +101,14 @@ fn push_short(out: &mut String, s: &str) -> bool {
     }
     // `"`, the string, `"`, and quotes up to the end (cut off below).
     let mut buf = [b'"'; SHORT + 2];
-    // Each byte of the checked word is a byte of `s` (windows overlap, never pad).
+    // The checked words hold bytes of `s` only (windows overlap), or spaces in place of the
+    // missing bytes of a string shorter than 8.
     let plain = if n >= 8 {
         let mut plain = true;
         let mut put = |at: usize| {
-            let word = word_at(b, at);
-            plain &= !word_needs_escape(u64::from_le_bytes(word));
-            buf[1 + at..9 + at].copy_from_slice(&word);
+            let w = word(b, at);
+            plain &= !word_needs_escape(w);
+            buf[1 + at..9 + at].copy_from_slice(&w.to_le_bytes());
         };
         // Windows at 0, 8, 16, 24, the last ones moved back to end at `n`.
         put(0);
@@ -123,35 +118,21 @@ fn push_short(out: &mut String, s: &str) -> bool {
         }
         put(n - 8);
         plain
-    } else if n >= 4 {
-        let (mut lo, mut hi) = ([0u8; 4], [0u8; 4]);
-        lo.copy_from_slice(&b[..4]);
-        hi.copy_from_slice(&b[n - 4..n]);
-        buf[1..5].copy_from_slice(&lo);
-        buf[n - 3..n + 1].copy_from_slice(&hi);
-        let w = u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32;
-        !word_needs_escape(w)
-    } else if n >= 2 {
-        let (mut lo, mut hi) = ([0u8; 2], [0u8; 2]);
-        lo.copy_from_slice(&b[..2]);
-        hi.copy_from_slice(&b[n - 2..n]);
-        buf[1..3].copy_from_slice(&lo);
-        buf[n - 1..n + 1].copy_from_slice(&hi);
-        let w = u64::from(u16::from_le_bytes(lo)) | u64::from(u16::from_le_bytes(hi)) << 16;
-        !word_needs_escape(w | w << 32)
-    } else if n == 1 {
-        buf[1] = b[0];
-        !word_needs_escape(ONES * u64::from(b[0]))
     } else {
-        true
+        // Zero above the string: those buffer bytes become the closing quote and whatever
+        // follows it (cut off below); for the check they are spaces.
+        let w = short(b);
+        buf[1..9].copy_from_slice(&w.to_le_bytes());
+        buf[1 + n] = b'"';
+        !word_needs_escape(w | (u64::MAX << (8 * n)) & (ONES * u64::from(b' ')))
     };
     if !plain {
         return false;
     }
     let start = out.len();
     // SAFETY: `buf` holds `"`, every byte of `s` in order (the overlapping writes put the same
-    // byte at the same place), then ASCII quotes only: valid UTF-8 as a whole and in every
-    // prefix that ends after `s`, so the `String` holds valid UTF-8 after each of these
+    // byte at the same place), `"`, then ASCII only (quotes, or zero bytes after a string
+    // shorter than 8): valid UTF-8 as a whole and in every prefix that ends after `s`, so the `String` holds valid UTF-8 after each of these
     // statements. Nothing between them can panic.
     let bytes = unsafe { out.as_mut_vec() };
     bytes.extend_from_slice(&buf);

@@ -8,7 +8,8 @@
 //! per-byte masks. Parsing and splitting went from ≈ 110 k to ≈ 80 k instructions per 5-OBX
 //! message in the sandbox (docs/benchmarks.md §9).
 
-const ONES: u64 = 0x0101_0101_0101_0101;
+use crate::words::{ONES, short, word};
+
 const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
@@ -17,14 +18,6 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 #[inline(always)]
 fn zero_mask(x: u64) -> u64 {
     !(((x & LOW7) + LOW7) | x) & HIGH
-}
-
-/// The 8 bytes of `hay` from `at`, little-endian (byte `at` is the lowest).
-#[inline(always)]
-fn word(hay: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&hay[at..at + 8]);
-    u64::from_le_bytes(w)
 }
 
 /// Index (in `hay`) of the first byte at or after `from` equal to `b`.
@@ -66,26 +59,6 @@ fn find_by(hay: &[u8], from: usize, matches: impl Fn(u64) -> u64) -> Option<usiz
     };
     let m = matches(w) & (u64::MAX >> (8 * (8 - left)));
     (m != 0).then(|| at + (m.trailing_zeros() / 8) as usize)
-}
-
-/// `hay` (shorter than 8 bytes) as a little-endian word, zero above: two overlapping windows
-/// of 4 or 2 bytes (the overlap holds the same bytes, so OR-ing them is exact).
-#[inline]
-fn short(hay: &[u8]) -> u64 {
-    let n = hay.len();
-    if n >= 4 {
-        let (mut lo, mut hi) = ([0u8; 4], [0u8; 4]);
-        lo.copy_from_slice(&hay[..4]);
-        hi.copy_from_slice(&hay[n - 4..]);
-        u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << (8 * (n - 4))
-    } else if n >= 2 {
-        let (mut lo, mut hi) = ([0u8; 2], [0u8; 2]);
-        lo.copy_from_slice(&hay[..2]);
-        hi.copy_from_slice(&hay[n - 2..]);
-        u64::from(u16::from_le_bytes(lo)) | u64::from(u16::from_le_bytes(hi)) << (8 * (n - 2))
-    } else {
-        hay.first().map_or(0, |&b| u64::from(b))
-    }
 }
 
 #[cfg(test)]
