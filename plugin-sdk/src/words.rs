@@ -5,6 +5,16 @@
 /// `0x01` in every byte.
 pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
 
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of every zero byte of `x`, and no other bit (exact for each byte: the 7-bit
+/// sums cannot carry into the next byte).
+#[inline(always)]
+pub(crate) fn zero_mask(x: u64) -> u64 {
+    !(((x & LOW7) + LOW7) | x) & HIGH
+}
+
 /// The 8 bytes of `b` from `at`, little-endian (byte `at` is the lowest).
 #[inline(always)]
 pub(crate) fn word(b: &[u8], at: usize) -> u64 {

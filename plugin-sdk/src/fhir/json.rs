@@ -5,18 +5,17 @@
 //! time and copies the whole string when none needs escaping — strings of up to 32 bytes by
 //! fixed-size moves ([`push_short`]) — which matters most inside the wasm sandbox (no SIMD,
 //! an interruption check on every loop iteration, a copy of unknown length is a call out to
-//! the host). Whatever is
-//! unusual — a string that needs escaping, a float, a map key that is not a string — is
-//! handed to `serde_json` itself, and a construct this writer does not know (bytes, exotic
-//! map keys) makes [`to_string`] serialize the whole value with `serde_json` instead: the
-//! output never differs from `serde_json`'s (the tests compare them).
+//! the host). Whatever is unusual — a string that needs escaping, a float, a map key that is
+//! not a string — is handed to `serde_json` itself, and a construct this writer does not know
+//! (bytes, exotic map keys) makes [`to_string`] serialize the whole value with `serde_json`
+//! instead: the output never differs from `serde_json`'s (the tests compare them).
 
 use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 
-use crate::words::{ONES, short, word};
+use crate::words::{ONES, short, word, zero_mask};
 
 /// serde_json's marker for `RawValue` (written verbatim).
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
@@ -53,33 +52,25 @@ struct Writer<'a> {
     out: &'a mut String,
 }
 
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// True when some byte of the word is a control character, `"` or `\\`.
+/// True when some byte of the word is a control character, `"` or `\\` (a byte ≥ 0x80, part
+/// of a UTF-8 sequence, never is).
 fn word_needs_escape(w: u64) -> bool {
-    // Exact per-word tests (Bit Twiddling Hacks, "has less"/"has zero byte"): a byte ≥ 0x80
-    // (UTF-8 continuation) never matches.
-    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
-    w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
-        || has_zero(w ^ (ONES * u64::from(b'"')))
-        || has_zero(w ^ (ONES * u64::from(b'\\')))
+    zero_mask(w & (ONES * 0xe0))
+        | zero_mask(w ^ (ONES * u64::from(b'"')))
+        | zero_mask(w ^ (ONES * u64::from(b'\\')))
+        != 0
 }
 
 /// True when some byte of `s` is a control character, `"` or `\\`.
 fn needs_escape(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if word_needs_escape(u64::from_le_bytes(word)) {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    let b = s.as_bytes();
+    let whole = b.len() / 8 * 8;
+    (0..whole)
+        .step_by(8)
+        .any(|at| word_needs_escape(word(b, at)))
+        || b[whole..]
+            .iter()
+            .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
 }
 
 /// Longest string [`push_short`] takes.
@@ -132,8 +123,9 @@ fn push_short(out: &mut String, s: &str) -> bool {
     let start = out.len();
     // SAFETY: `buf` holds `"`, every byte of `s` in order (the overlapping writes put the same
     // byte at the same place), `"`, then ASCII only (quotes, or zero bytes after a string
-    // shorter than 8): valid UTF-8 as a whole and in every prefix that ends after `s`, so the `String` holds valid UTF-8 after each of these
-    // statements. Nothing between them can panic.
+    // shorter than 8): valid UTF-8 as a whole and in every prefix that ends after `s`, so the
+    // `String` holds valid UTF-8 after each of these statements. Nothing between them can
+    // panic.
     let bytes = unsafe { out.as_mut_vec() };
     bytes.extend_from_slice(&buf);
     bytes.truncate(start + n + 2);

@@ -8,17 +8,7 @@
 //! per-byte masks. Parsing and splitting went from ≈ 110 k to ≈ 80 k instructions per 5-OBX
 //! message in the sandbox (docs/benchmarks.md §9).
 
-use crate::words::{ONES, short, word};
-
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of every zero byte of `x`, and no other bit (exact for each byte: the 7-bit
-/// sums cannot carry into the next byte).
-#[inline(always)]
-fn zero_mask(x: u64) -> u64 {
-    !(((x & LOW7) + LOW7) | x) & HIGH
-}
+use crate::words::{ONES, short, word, zero_mask};
 
 /// Index (in `hay`) of the first byte at or after `from` equal to `b`.
 pub(crate) fn find_byte(hay: &[u8], from: usize, b: u8) -> Option<usize> {
