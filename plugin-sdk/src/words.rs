@@ -26,7 +26,7 @@ pub(crate) fn word(b: &[u8], at: usize) -> u64 {
 /// `b` (shorter than 8 bytes) as a little-endian word, zero above, without a byte loop: two
 /// overlapping windows of 4 or 2 bytes (the overlap holds the same bytes, so OR-ing them is
 /// exact).
-#[inline]
+#[inline(always)]
 pub(crate) fn short(b: &[u8]) -> u64 {
     let n = b.len();
     if n >= 4 {

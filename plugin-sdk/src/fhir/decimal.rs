@@ -81,7 +81,7 @@ impl Decimal {
 
 /// Normalises a decimal text to a JSON number (`-?int(.frac)?(e[+-]?digits)?`).
 fn normalize(text: &str) -> Option<String> {
-    let text = text.trim();
+    let text = crate::hl7::fhir::text::trim(text);
     let (negative, rest) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
         b'+' => (false, &text[1..]),

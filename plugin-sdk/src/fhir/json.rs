@@ -84,6 +84,7 @@ const SHORT: usize = 32;
 /// itself, and a byte loop pays an interruption check per byte; here every move has a fixed
 /// size: the string is read as overlapping words (2, 4 or 8 bytes) which are checked and
 /// written into a fixed buffer, appended whole, then cut to length.
+#[inline(always)]
 fn push_short(out: &mut String, s: &str) -> bool {
     let b = s.as_bytes();
     let n = b.len();
@@ -133,6 +134,9 @@ fn push_short(out: &mut String, s: &str) -> bool {
 }
 
 impl Writer<'_> {
+    // Inlined into each caller (keys, string values): ≈ 410 calls per 5-OBX Bundle, and inside
+    // the sandbox each call costs a frame and an interruption check.
+    #[inline(always)]
     fn string(&mut self, s: &str) -> Result<(), Unsupported> {
         if push_short(self.out, s) {
             return Ok(());
@@ -179,6 +183,7 @@ impl Compound<'_, '_> {
         self.first = false;
     }
 
+    #[inline(always)]
     fn key(&mut self, key: &str) -> Result<(), Unsupported> {
         self.comma();
         self.w.string(key)?;
@@ -277,6 +282,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     fn serialize_char(self, v: char) -> Result<(), Unsupported> {
         self.string(v.encode_utf8(&mut [0; 4]))
     }
+    #[inline(always)]
     fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
         self.string(v)
     }
@@ -438,26 +444,40 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
+/// The field of serde_json's `RawValue` struct: the raw JSON text, written verbatim
+/// (serde_json checked it when the `RawValue` was made).
+#[cold]
+#[inline(never)]
+fn raw_value<T: Serialize + ?Sized>(
+    w: &mut Writer<'_>,
+    key: &'static str,
+    value: &T,
+) -> Result<(), Unsupported> {
+    if key != RAW_VALUE_TOKEN {
+        return Err(Unsupported);
+    }
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => {
+            w.out.push_str(&text);
+            Ok(())
+        }
+        _ => Err(Unsupported),
+    }
+}
+
 impl ser::SerializeStruct for Compound<'_, '_> {
     type Ok = ();
     type Error = Unsupported;
+    // Inlined into each struct's `Serialize` (one call per field otherwise); the rare raw
+    // value stays out of line.
+    #[inline(always)]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
     ) -> Result<(), Unsupported> {
         if self.raw {
-            if key != RAW_VALUE_TOKEN {
-                return Err(Unsupported);
-            }
-            // The raw JSON text, verbatim (serde_json checked it when the RawValue was made).
-            return match serde_json::to_value(value) {
-                Ok(serde_json::Value::String(text)) => {
-                    self.w.out.push_str(&text);
-                    Ok(())
-                }
-                _ => Err(Unsupported),
-            };
+            return raw_value(self.w, key, value);
         }
         self.key(key)?;
         value.serialize(&mut *self.w)

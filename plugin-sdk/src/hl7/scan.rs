@@ -11,6 +11,10 @@
 use crate::words::{ONES, short, word, zero_mask};
 
 /// Index (in `hay`) of the first byte at or after `from` equal to `b`.
+///
+/// Inlined: it runs ≈ 360 times per 5-OBX message, and inside the sandbox each call costs a
+/// frame and an interruption check.
+#[inline(always)]
 pub(crate) fn find_byte(hay: &[u8], from: usize, b: u8) -> Option<usize> {
     let pattern = ONES * u64::from(b);
     find_by(hay, from, |w| zero_mask(w ^ pattern))
