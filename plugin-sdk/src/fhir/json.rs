@@ -444,8 +444,11 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-/// The field of serde_json's `RawValue` struct: the raw JSON text, written verbatim
-/// (serde_json checked it when the `RawValue` was made).
+/// The field of serde_json's `RawValue` struct (a FHIR decimal: 15 of the ≈ 200 fields of a
+/// 5-OBX Bundle): the raw JSON text, written verbatim (serde_json checked it when the
+/// `RawValue` was made). Out of line and marked cold, so that serde_json's machinery stays out
+/// of every struct's `serialize_field` and the common path of each is laid out straight
+/// (≈ 3 k fewer guest instructions per message than without `#[cold]`).
 #[cold]
 #[inline(never)]
 fn raw_value<T: Serialize + ?Sized>(
@@ -468,8 +471,7 @@ fn raw_value<T: Serialize + ?Sized>(
 impl ser::SerializeStruct for Compound<'_, '_> {
     type Ok = ();
     type Error = Unsupported;
-    // Inlined into each struct's `Serialize` (one call per field otherwise); the rare raw
-    // value stays out of line.
+    // Inlined into each struct's `Serialize` (one call per field otherwise).
     #[inline(always)]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
