@@ -1,5 +1,5 @@
 //! `adapt` of a 5-OBX ORU^R01: the same adapter code natively, as a raw component call, and
-//! through the host's sandbox (`Plugin::adapt`: pooled instance, budgets, output check).
+//! through the host's sandbox (`Plugin::adapt_async`: pooled instance, budgets, output check).
 //!
 //! Needs the built plugin: `scripts/build-plugins.sh` (target/wasm32-wasip2/plugin/hl7v2_lab.wasm).
 //! Run: `cargo bench -p passerelle --bench adapt`. See docs/benchmarks.md.
@@ -179,7 +179,9 @@ fn bench_adapt(c: &mut Criterion) {
             b.iter(|| black_box(raw.adapt(black_box(&raw_message))))
         });
 
-        // The production path: Plugin::adapt (pool, budgets, WIT copies, output check).
+        // The production path: Plugin::adapt_async (pool, budgets, WIT copies, output check),
+        // polled as the daemon's workers poll it.
+        let rt = runtime();
         let engine = PluginEngine::new(None).expect("engine");
         let spec = PluginSpec {
             name: "hl7v2-lab".into(),
@@ -197,11 +199,14 @@ fn bench_adapt(c: &mut Criterion) {
             charset: None,
         };
         assert_eq!(
-            plugin.adapt(&inbound).expect("sandbox adapt").records.len(),
+            rt.block_on(plugin.adapt_async(&inbound))
+                .expect("sandbox adapt")
+                .records
+                .len(),
             1
         );
         group.bench_function("wasm-plugin-adapt", |b| {
-            b.iter(|| black_box(plugin.adapt(black_box(&inbound))))
+            b.iter(|| black_box(rt.block_on(plugin.adapt_async(black_box(&inbound)))))
         });
         group.finish();
     }
@@ -286,9 +291,21 @@ fn adapt_loop_raw(raw: &mut raw::Raw, message: &raw::types::InboundMessage, n: u
 
 #[inline(never)]
 fn adapt_loop_plugin(plugin: &Plugin, inbound: &Inbound, n: usize) {
+    let rt = runtime();
     for _ in 0..n {
-        black_box(plugin.adapt(black_box(inbound)).expect("sandbox adapt"));
+        black_box(
+            rt.block_on(plugin.adapt_async(black_box(inbound)))
+                .expect("sandbox adapt"),
+        );
     }
+}
+
+/// A single-threaded tokio runtime to poll `Plugin::adapt_async` (its WASI imports need one).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 criterion_group!(benches, bench_adapt);

@@ -84,6 +84,47 @@ fn infinite_loop_is_stopped_by_the_time_cap() {
     );
 }
 
+/// The daemon runs plugin calls on its async workers: a call that runs long yields at every
+/// epoch tick, so on a runtime with a single thread a good call made while a hostile one loops
+/// finishes long before the loop reaches its time cap.
+#[tokio::test(flavor = "current_thread")]
+async fn a_looping_call_does_not_hold_its_worker() {
+    let engine = PluginEngine::new(None).unwrap();
+    let bad = hostile(&engine, "loop", limits());
+    let good = hostile(&engine, "good", PluginLimits::default());
+    let started = Instant::now();
+    let looping = async {
+        let err = bad.adapt_async(&message("m1")).await.expect_err("loop");
+        (err, started.elapsed())
+    };
+    let quick = async {
+        // Let the loop start first: it is running when this call begins.
+        tokio::task::yield_now().await;
+        let out = good.adapt_async(&message("m2")).await.expect("good call");
+        (out.records.len(), started.elapsed())
+    };
+    let ((err, loop_took), (records, good_took)) = tokio::join!(looping, quick);
+    assert!(
+        matches!(
+            err,
+            PluginError::Trap {
+                cause: TrapCause::Timeout,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(records, 1);
+    assert!(
+        loop_took >= Duration::from_millis(300),
+        "loop stopped before its cap: {loop_took:?}"
+    );
+    assert!(
+        good_took < Duration::from_millis(150),
+        "the good call waited for the looping one: {good_took:?} (loop: {loop_took:?})"
+    );
+}
+
 #[test]
 fn memory_bomb_is_stopped_by_the_memory_cap() {
     let (err, _) = contained("memory", limits());

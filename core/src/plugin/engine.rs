@@ -11,7 +11,8 @@ use wasmtime::{Config, Engine};
 
 use super::PluginError;
 
-/// How often the epoch advances. Time caps are rounded up to this granularity.
+/// How often the epoch advances: a call checks its time cap, and yields to the async runtime,
+/// at this granularity (`HostState::on_epoch`).
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// One engine for all plugins (compiled code is shared), with an epoch ticker thread.
@@ -70,11 +71,6 @@ impl PluginEngine {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    /// Number of epoch ticks for a time cap.
-    pub fn ticks_for(timeout: Duration) -> u64 {
-        (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
     }
 
     /// Compiles `wasm` (the bytes of `path`), through the on-disk cache when configured.

@@ -1,7 +1,7 @@
 //! What a plugin instance's store holds: a WASI context that grants nothing, resource limits,
 //! and the host functions the contract imports (logging).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::StoreLimits;
 use wasmtime::StoreLimitsBuilder;
@@ -21,6 +21,8 @@ pub struct HostState {
     table: ResourceTable,
     pub limits: StoreLimits,
     pub log_budget: u32,
+    /// When the current call must have returned (see [`HostState::on_epoch`]).
+    pub deadline: Instant,
 }
 
 impl HostState {
@@ -48,11 +50,25 @@ impl HostState {
             table: ResourceTable::new(),
             limits,
             log_budget: LOG_LINES_PER_CALL,
+            deadline: Instant::now(),
         }
     }
 
-    pub fn reset_call_budget(&mut self) {
+    /// Starts a call's budgets: its log lines and its wall-clock time.
+    pub fn reset_call_budget(&mut self, timeout: Duration) {
         self.log_budget = LOG_LINES_PER_CALL;
+        self.deadline = Instant::now() + timeout;
+    }
+
+    /// At every epoch tick inside a call: past the deadline the call traps
+    /// (`Trap::Interrupt`); before it, the call yields to the async runtime, so a long call
+    /// shares its worker thread with other tasks at the tick's granularity.
+    pub fn on_epoch(&self) -> wasmtime::UpdateDeadline {
+        if Instant::now() >= self.deadline {
+            wasmtime::UpdateDeadline::Interrupt
+        } else {
+            wasmtime::UpdateDeadline::Yield(1)
+        }
     }
 }
 

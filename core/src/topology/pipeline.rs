@@ -426,34 +426,25 @@ impl Pipeline {
         }
     }
 
-    /// Calls the plugin (off the async workers), feeds its breaker and routes the records.
+    /// Calls the plugin, feeds its breaker and routes the records.
     async fn process(
         &self,
         source: &SourceCtx,
         plugin: Arc<Plugin>,
         inbound: Inbound,
     ) -> Result<(Inbound, Processed), JournalError> {
-        // Plugin calls are synchronous (and may run up to their time cap): keep them off the
-        // async workers (in the message's span).
-        let span = tracing::Span::current();
-        let plugin_name = source.plugin.clone();
-        let build = Arc::clone(&plugin);
+        // The call runs on this task's worker and yields at each epoch tick
+        // (`Plugin::adapt_async`); the turn bounds how many calls run at once.
         let turn = plugin.admit().await;
-        let (inbound, result, plugin_version) = tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            let _entered = span.enter();
-            let started = Instant::now();
-            let result = plugin.adapt(&inbound);
-            // Metrics: adapt time per call, traps per cause.
-            telemetry::adapt_call(&plugin_name, started.elapsed(), result.as_ref().err());
-            let version = plugin.info().version.clone();
-            (inbound, result, version)
-        })
-        .await
-        .map_err(|e| JournalError::Internal(format!("adapter task failed: {e}")))?;
+        let started = Instant::now();
+        let result = plugin.adapt_async(&inbound).await;
+        // Metrics: adapt time per call, traps per cause.
+        telemetry::adapt_call(&source.plugin, started.elapsed(), result.as_ref().err());
+        let plugin_version = plugin.info().version.clone();
+        drop(turn);
         if self
             .plugins
-            .record_result(&source.plugin, &build, result.as_ref().err())
+            .record_result(&source.plugin, &plugin, result.as_ref().err())
         {
             telemetry::breaker_tripped(&source.plugin);
         }
