@@ -1,16 +1,16 @@
 //! The WebAssembly sandbox that runs adapter plugins.
 //!
 //! A [`Plugin`] is one configured adapter: its compiled component, the settings it was given,
-//! its limits and a small pool of warm instances. [`Plugin::adapt`] takes an instance from the
-//! pool (or makes one), resets its time budget, calls `adapt`, checks what came back
+//! its limits and a small pool of warm instances. [`Plugin::adapt_async`] takes an instance
+//! from the pool (or makes one), resets its time budget, calls `adapt`, checks what came back
 //! ([`output`]) and returns the instance — unless it trapped, in which case the instance is
 //! thrown away and the error names the plugin and the cause.
 //!
-//! Calls into the guest are async ([`Plugin::adapt_async`]): the daemon runs them on its tokio
-//! workers, in a fiber that yields at every epoch tick ([`engine::EPOCH_TICK`]) until the
-//! call's time cap, then traps. Running the call where the message already is, instead of on a
-//! blocking thread, saves two thread hand-offs per message (docs/benchmarks.md section 11).
-//! [`Plugin::load`] and [`Plugin::adapt`] are blocking wrappers for the CLI and tests.
+//! Calls into the guest are async: the daemon runs them on its tokio workers, in a fiber that
+//! yields at every epoch tick (5 ms, `engine::EPOCH_TICK`) until the call's time cap, then
+//! traps. Running the call where the message already is, instead of on a blocking thread,
+//! saves two thread hand-offs per message (docs/benchmarks.md section 11). [`Plugin::load`]
+//! and [`Plugin::adapt`] are blocking wrappers for the CLI and tests.
 
 mod bindings;
 pub mod breaker;
@@ -98,7 +98,7 @@ struct Instance {
 }
 
 impl Plugin {
-    /// [`Plugin::load_async`], blocking (see [`block_on`]).
+    /// [`Plugin::load_async`], blocking (see `block_on` below).
     pub fn load(engine: &PluginEngine, spec: &PluginSpec) -> Result<Plugin, PluginError> {
         block_on(Self::load_async(engine, spec))
     }
@@ -224,7 +224,7 @@ impl Plugin {
         self.admission.clone().acquire_owned().await.ok()
     }
 
-    /// [`Plugin::adapt_async`], blocking (see [`block_on`]).
+    /// [`Plugin::adapt_async`], blocking (see `block_on` below).
     pub fn adapt(&self, inbound: &Inbound) -> Result<AdaptOutput, PluginError> {
         block_on(self.adapt_async(inbound))
     }
