@@ -37,10 +37,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the
-/// daemon's blocking threads (file writes, journal reads; plugin calls too until they moved
-/// to the async workers) each end up holding one: 10+ arenas of 15–35 MiB, RSS 380 MiB while a 1,000,000-message backlog built, against
-/// 152 MiB with two. The price: ≈ 15 % less closed-loop throughput on 64 connections
-/// (docs/benchmarks.md §6). The environment's `MALLOC_ARENA_MAX` still wins.
+/// daemon's blocking threads (file writes, journal reads; plugin calls too, until they moved
+/// to the async workers) each ended up holding one: 10+ arenas of 15–35 MiB, RSS 380 MiB
+/// while a 1,000,000-message backlog built, against 152 MiB with two. The price then: ≈ 15 %
+/// less closed-loop throughput on 64 connections (docs/benchmarks.md §6); since plugin calls
+/// run on the workers, 2 and 4 arenas measure the same (§11). The environment's
+/// `MALLOC_ARENA_MAX` still wins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {

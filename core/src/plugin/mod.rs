@@ -166,7 +166,7 @@ impl Plugin {
         };
         // The first instance proves the plugin works with its settings before we accept it.
         let mut first = plugin.new_instance().await?;
-        plugin.arm(&mut first);
+        plugin.arm(&mut first.store);
         let info = first
             .bindings
             .call_describe(&mut first.store)
@@ -240,7 +240,7 @@ impl Plugin {
             Some(i) => i,
             None => self.new_instance().await?,
         };
-        self.arm(&mut instance);
+        self.arm(&mut instance.store);
         let message = types::InboundMessage {
             payload: inbound.payload.clone(),
             content_type: inbound.content_type.clone(),
@@ -281,8 +281,8 @@ impl Plugin {
         );
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_callback(|store| Ok(store.data().on_epoch()));
-        store.data_mut().reset_call_budget(self.timeout());
-        store.set_epoch_deadline(1);
+        // Instantiation may run the guest's start code: it gets a budget too.
+        self.arm(&mut store);
         let bindings =
             self.pre
                 .instantiate_async(&mut store)
@@ -296,7 +296,7 @@ impl Plugin {
             bindings,
             calls: 0,
         };
-        self.arm(&mut instance);
+        self.arm(&mut instance.store);
         match instance
             .bindings
             .call_configure(&mut instance.store, &self.settings_json)
@@ -315,11 +315,11 @@ impl Plugin {
         Duration::from_millis(u64::from(self.limits.timeout_ms))
     }
 
-    /// Resets the per-call budgets of a reused instance: log lines, and the time cap checked
-    /// at every epoch tick ([`HostState::on_epoch`]).
-    fn arm(&self, instance: &mut Instance) {
-        instance.store.set_epoch_deadline(1);
-        instance.store.data_mut().reset_call_budget(self.timeout());
+    /// Starts the budgets of a call: log lines, and the time cap checked at every epoch tick
+    /// ([`HostState::on_epoch`]).
+    fn arm(&self, store: &mut Store<HostState>) {
+        store.set_epoch_deadline(1);
+        store.data_mut().reset_call_budget(self.timeout());
     }
 
     fn trap_error(&self, e: wasmtime::Error) -> PluginError {
