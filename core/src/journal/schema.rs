@@ -7,7 +7,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::error::{JournalError, ctx};
 
-/// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
+/// The schema version this build writes. Bump it and append to `MIGRATIONS` to change it.
 pub const SCHEMA_VERSION: i64 = 2;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -35,10 +35,10 @@ pub struct IndexedResource {
 pub struct DocumentInfo {
     /// The DMP document type (LOINC): see [`type_code`].
     pub type_code: String,
-    /// RPPS of the author: see [`author`].
+    /// RPPS of the author: see `author()` below.
     pub author: Option<String>,
     pub author_org: Option<String>,
-    /// The logical document: versions of one document share it (see [`doc_key`]).
+    /// The logical document: versions of one document share it (see `doc_key()` below).
     pub doc_key: String,
     pub masque_ps: bool,
     pub invisible_patient: bool,
