@@ -147,6 +147,26 @@ fn describe() {
         "New plugin builds rejected since start, per plugin"
     );
     describe_counter!(
+        "passerelle_journal_transactions_total",
+        "Group-commit transactions of the journal (one WAL fsync each)"
+    );
+    describe_counter!(
+        "passerelle_journal_requests_total",
+        "Journal writes committed through those transactions (requests / transactions = batch size)"
+    );
+    describe_counter!(
+        "passerelle_journal_failed_transactions_total",
+        "Journal transactions that failed (every write in them got the error)"
+    );
+    describe_gauge!(
+        "passerelle_journal_largest_batch",
+        "Most writes committed by one journal transaction since start"
+    );
+    describe_counter!(
+        "passerelle_journal_wal_rewinds_total",
+        "Times the WAL started over after a checkpoint (the background checkpoint keeps up)"
+    );
+    describe_counter!(
         "passerelle_journal_pruned_total",
         "Messages removed by the retention task"
     );
@@ -291,6 +311,16 @@ impl Scrape {
 
     pub fn messages(status: &str, n: u64) {
         gauge!("passerelle_messages", "status" => status.to_string()).set(n as f64);
+    }
+
+    /// The journal writer's counters.
+    pub fn journal(stats: &crate::journal::JournalStats) {
+        counter!("passerelle_journal_transactions_total").absolute(stats.transactions);
+        counter!("passerelle_journal_requests_total").absolute(stats.requests);
+        counter!("passerelle_journal_failed_transactions_total")
+            .absolute(stats.failed_transactions);
+        gauge!("passerelle_journal_largest_batch").set(stats.largest_batch as f64);
+        counter!("passerelle_journal_wal_rewinds_total").absolute(stats.wal_rewinds);
     }
 
     /// Counters that only grow, kept by the routes handle.

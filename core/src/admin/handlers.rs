@@ -639,6 +639,9 @@ async fn metrics(s: &Shared) -> Reply {
             }
         }
     }
+    if let Some(journal) = &st.journal {
+        Scrape::journal(&journal.stats());
+    }
     if let Some(Ok(counts)) = match &st.journal {
         Some(j) => Some(j.count_by_status().await),
         None => None,

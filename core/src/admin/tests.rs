@@ -527,11 +527,29 @@ async fn status_browser_replay_dead_letters_pause_and_metrics() {
         "passerelle_plugin_adapt_seconds_bucket{plugin=\"hostile\"",
         "passerelle_ack_latency_seconds_count{source=\"web\"}",
         "passerelle_journal_commit_seconds_count",
+        "passerelle_journal_transactions_total ",
+        "passerelle_journal_requests_total ",
+        "passerelle_journal_largest_batch ",
         "passerelle_route_reloads_total 0",
         "passerelle_plugin_reloads_total{plugin=\"hostile\"} 0",
     ] {
         assert!(r.body.contains(needle), "{needle} missing from\n{}", r.body);
     }
+    // The journal's group commit: every message above went through it.
+    let value = |name: &str| -> u64 {
+        r.body
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} has no value in\n{}", r.body))
+    };
+    let (transactions, requests) = (
+        value("passerelle_journal_transactions_total"),
+        value("passerelle_journal_requests_total"),
+    );
+    assert!(
+        transactions >= 1 && requests >= transactions,
+        "{transactions} transactions, {requests} requests"
+    );
 
     // --- unknown endpoint, wrong method
     assert_eq!(
