@@ -499,7 +499,8 @@ impl Journal {
     /// destination's pending entries in id order and stops at `limit` due ones, so its cost
     /// grows with entries blocked behind a backing-off head. Cancelling the returned future
     /// after it started may leave the claimed entries in flight until [`Journal::release`] or
-    /// a restart.
+    /// a restart. A due entry whose record does not read back (corrupt row, or written by an
+    /// incompatible build) is dead-lettered with the reason instead of being returned.
     pub async fn claim_due(
         &self,
         destination: &str,
@@ -509,13 +510,30 @@ impl Journal {
         let set = self.inflight_set(destination);
         // Held from before the read snapshot until the ids are in the set (see module docs).
         let mut guard = set.lock_owned().await;
-        let destination = destination.to_string();
-        self.read(move |conn| {
-            let items = read::claim_due(conn, &destination, now_ms, limit, &guard)?;
-            guard.extend(items.iter().map(|i| i.outbox_id));
-            Ok(items)
-        })
-        .await
+        let name = destination.to_string();
+        let (items, unreadable) = self
+            .read(move |conn| {
+                let (items, unreadable) = read::claim_due(conn, &name, now_ms, limit, &guard)?;
+                guard.extend(items.iter().map(|i| i.outbox_id));
+                guard.extend(unreadable.iter().map(|u| u.outbox_id));
+                Ok((items, unreadable))
+            })
+            .await?;
+        // Dead letters, with the reason, for the operator (retry once the cause is fixed): an
+        // entry whose record never reads back would otherwise fail this claim at every turn.
+        for u in unreadable {
+            tracing::error!(destination, outbox_id = u.outbox_id, reason = %u.reason,
+                "stored record unreadable: entry dead-lettered");
+            match self.mark_dead(u.outbox_id, &u.reason).await {
+                Ok(()) => crate::telemetry::dead_lettered(destination),
+                Err(e) => {
+                    tracing::error!(destination, outbox_id = u.outbox_id, error = %e,
+                        "cannot dead-letter an unreadable entry");
+                    self.release(&[u.outbox_id]).await;
+                }
+            }
+        }
+        Ok(items)
     }
 
     /// The earliest time (ms since the epoch) at which an entry of `destination` that is not

@@ -48,17 +48,27 @@ fn for_each_head(
     Ok(())
 }
 
+/// An entry whose stored record cannot be read back (see [`claim_due`]).
+pub(super) struct Unreadable {
+    pub outbox_id: i64,
+    pub reason: String,
+}
+
+/// Claims due entries; also returns the due entries whose record cannot be read back (a
+/// corrupt row, or a record an incompatible build wrote), so that the caller dead-letters
+/// them instead of failing every claim on the same head entry for ever.
 pub(super) fn claim_due(
     conn: &Connection,
     destination: &str,
     now_ms: i64,
     limit: usize,
     inflight: &HashSet<i64>,
-) -> Result<Vec<OutboxItem>, JournalError> {
+) -> Result<(Vec<OutboxItem>, Vec<Unreadable>), JournalError> {
     let e = ctx("claiming due entries");
     let mut items = Vec::new();
+    let mut unreadable = Vec::new();
     if limit == 0 {
-        return Ok(items);
+        return Ok((items, unreadable));
     }
     // One read transaction (one snapshot) for the queue scan and the record reads.
     let tx = conn.unchecked_transaction().map_err(&e)?;
@@ -74,22 +84,37 @@ pub(super) fn claim_due(
             if inflight.contains(&id) || next_attempt_at > now_ms {
                 return Ok(true);
             }
-            let (record_id, StoredJson(json)): (String, StoredJson) = record
-                .query_row([rec], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(&e)?;
-            items.push(OutboxItem {
-                outbox_id: id,
-                record: parse_record(&record_id, &json)?,
-                record_id,
-                destination: destination.to_string(),
-                attempts,
+            let read = record.query_row([rec], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, StoredJson>(1)))
             });
-            Ok(items.len() < limit)
+            let parsed = match read {
+                Ok((record_id, Ok(StoredJson(json)))) => parse_record(&record_id, &json)
+                    .map(|r| (record_id, r))
+                    .map_err(|err| err.to_string()),
+                Ok((record_id, Err(bad))) => Err(format!(
+                    "journal: stored record {record_id} does not read back: {bad}"
+                )),
+                Err(err) => return Err(e(err)),
+            };
+            match parsed {
+                Ok((record_id, record)) => items.push(OutboxItem {
+                    outbox_id: id,
+                    record,
+                    record_id,
+                    destination: destination.to_string(),
+                    attempts,
+                }),
+                Err(reason) => unreadable.push(Unreadable {
+                    outbox_id: id,
+                    reason,
+                }),
+            }
+            Ok(items.len() + unreadable.len() < limit)
         },
     )?;
     drop(record);
     tx.finish().map_err(&e)?;
-    Ok(items)
+    Ok((items, unreadable))
 }
 
 pub(super) fn next_due_at(

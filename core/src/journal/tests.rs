@@ -1261,3 +1261,48 @@ async fn records_are_stored_compressed_and_text_rows_of_version_1_still_read() {
     assert!(items.iter().all(|i| i.record.bundle.get() == bundle));
     assert_eq!(items[1].record.to_json_line(), text_line);
 }
+
+#[tokio::test]
+async fn an_unreadable_record_is_dead_lettered_and_does_not_block_its_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    j.commit_message(adapted("M1", &["A", "B", "C"], &[DEST]))
+        .await
+        .unwrap();
+    let bad_json = record_id("lab", "M1", 1);
+    let bad_blob = record_id("lab", "M1", 2);
+    // A row that is not JSON any more (edited by hand, or by an incompatible build), and a
+    // compressed value that does not expand.
+    j.exec_on_writer(&format!(
+        "UPDATE records SET json = 'not json' WHERE id = '{bad_json}';
+         UPDATE records SET json = x'00ffffff7f' WHERE id = '{bad_blob}';"
+    ))
+    .await
+    .unwrap();
+
+    let items = j.claim_due(DEST, now_ms(), 10).await.unwrap();
+    assert_eq!(
+        ids(&items),
+        [record_id("lab", "M1", 0)],
+        "the readable one is claimed"
+    );
+    let dead = j.dead_letters(Some(DEST), 10).await.unwrap();
+    let mut dead: Vec<(String, String)> = dead
+        .into_iter()
+        .map(|d| (d.record_id, d.last_error.unwrap_or_default()))
+        .collect();
+    dead.sort();
+    let mut expected = [bad_json, bad_blob];
+    expected.sort();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    for ((id, error), want) in dead.iter().zip(&expected) {
+        assert_eq!(id, want);
+        assert!(error.contains(want.as_str()), "{error}");
+    }
+    // Dead letters are out of the queue: the next claim has nothing left to fail on.
+    j.mark_delivered(&[items[0].outbox_id], now_ms())
+        .await
+        .unwrap();
+    assert!(j.claim_due(DEST, now_ms(), 10).await.unwrap().is_empty());
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 0);
+}
