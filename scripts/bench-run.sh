@@ -5,15 +5,19 @@
 # Usage: scripts/bench-run.sh hold|file CONNECTIONS MESSAGES [passerelle bench options...]
 #   hold: nothing routed (journal only); file: every lab result to a file destination, checked.
 # Env: BIN (default target/release/passerelle; set it to compare two builds), WORK (default
-# /tmp/passerelle-bench-run), PORT (default 2575).
+# /tmp/passerelle-bench-run), PORT (default 2575), ADMIN_PORT (default 8798: the admin API,
+# for the journal's counters).
 # Prints: msg/s, p50, p99, p99.9 (µs), AA, errors, files missing, daemon CPU µs and context
-# switches per message.
+# switches per message, and journal writes per commit (the group-commit batch: messages, and
+# in file mode the deliveries' marks too).
 set -euo pipefail
 MODE=${1:?hold|file}; CONN=${2:?connections}; N=${3:?messages}; shift 3
 ROOT=$PWD
 B=${BIN:-$ROOT/target/release/passerelle}
 W=${WORK:-/tmp/passerelle-bench-run}
 PORT=${PORT:-2575}
+ADMIN_PORT=${ADMIN_PORT:-8798}
+TOKEN=bench-run-token-only-on-localhost
 mkdir -p "$W"
 cat > "$W/passerelle.toml" <<TOML
 data_dir = "data"
@@ -27,6 +31,9 @@ plugin = "hl7v2-lab"
 [destinations.out]
 type = "file"
 dir = "out"
+[admin]
+listen = "127.0.0.1:$ADMIN_PORT"
+token_env = "BENCH_RUN_ADMIN_TOKEN"
 TOML
 check=()
 if [ "$MODE" = file ]; then
@@ -36,19 +43,24 @@ else
     echo 'unmatched = "hold"' > "$W/routes.toml"
 fi
 rm -rf "$W/data"
-"$B" run --config "$W/passerelle.toml" --data-dir "$W/data" 2>>"$W/daemon.log" & PID=$!
+BENCH_RUN_ADMIN_TOKEN=$TOKEN "$B" run --config "$W/passerelle.toml" --data-dir "$W/data" 2>>"$W/daemon.log" & PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
 until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.05; done
 # Warm-up: instances, page cache, the journal's first pages.
 "$B" bench --target 127.0.0.1:"$PORT" --connections 8 --messages 2000 --warmup 10 >/dev/null 2>&1
 cpu() { awk '{print $14 + $15}' /proc/$PID/stat; }   # clock ticks (1/100 s)
 switches() { cat /proc/$PID/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
-cpu0=$(cpu); cs0=$(switches)
+# Journal counters: "requests transactions".
+journal() {
+    curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$ADMIN_PORT/metrics" \
+        | awk '/^passerelle_journal_requests_total / {r = $2} /^passerelle_journal_transactions_total / {t = $2} END {print r + 0, t + 0}'
+}
+cpu0=$(cpu); cs0=$(switches); read -r req0 tx0 < <(journal)
 "$B" bench --target 127.0.0.1:"$PORT" --pid "$PID" --json --connections "$CONN" --messages "$N" \
     --warmup 0 "${check[@]}" "$@" > "$W/report.json" || true
-cpu1=$(cpu); cs1=$(switches)
+cpu1=$(cpu); cs1=$(switches); read -r req1 tx1 < <(journal)
 aa=$(jq .aa "$W/report.json")
 jq -r '[(.throughput_msg_s|floor), .latency.p50_us, .latency.p99_us, .latency["p99.9_us"], .aa, .errors, (.check.missing // "-")] | @tsv' "$W/report.json" \
     | tr '\n' '\t'
-awk -v c=$((cpu1 - cpu0)) -v s=$((cs1 - cs0)) -v n="$aa" \
-    'BEGIN { if (n > 0) printf "cpu_us/msg=%d\tctxsw/msg=%.2f\n", c * 10000 / n, s / n; else print "no message acknowledged" }'
+awk -v c=$((cpu1 - cpu0)) -v s=$((cs1 - cs0)) -v n="$aa" -v r=$((req1 - req0)) -v t=$((tx1 - tx0)) \
+    'BEGIN { if (n > 0) printf "cpu_us/msg=%d\tctxsw/msg=%.2f\twrites/commit=%.1f\n", c * 10000 / n, s / n, (t > 0 ? r / t : 0); else print "no message acknowledged" }'
