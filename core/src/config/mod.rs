@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 /// The default config path, relative to the working directory.
 pub const DEFAULT_CONFIG: &str = "config/passerelle.toml";
 
+/// Longest `[journal] commit_wait` accepted: every busy commit waits that long.
+const MAX_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A loaded configuration, with paths resolved.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -145,6 +148,28 @@ impl Config {
                 }
             },
         };
+        let commit_wait = match &raw.journal.commit_wait {
+            None => crate::journal::DEFAULT_COMMIT_WAIT,
+            Some(v) => match humantime::parse_duration(v.get_ref()) {
+                Ok(d) if d <= MAX_COMMIT_WAIT => d,
+                Ok(_) => {
+                    err(
+                        Some(v.span().start),
+                        "journal.commit_wait must be at most 50ms: every busy commit waits that long".into(),
+                    );
+                    crate::journal::DEFAULT_COMMIT_WAIT
+                }
+                Err(e) => {
+                    err(
+                        Some(v.span().start),
+                        format!(
+                            "journal.commit_wait: {e} (expected a duration such as \"500us\", \"1ms\" or \"0s\")"
+                        ),
+                    );
+                    crate::journal::DEFAULT_COMMIT_WAIT
+                }
+            },
+        };
         let max_size_mib = match &raw.journal.max_size_mib {
             Some(v) if *v.get_ref() == 0 => {
                 err(
@@ -218,6 +243,7 @@ impl Config {
                 .unwrap_or_else(|| data_dir.join("journal.db")),
             retain_delivered,
             max_size_mib,
+            commit_wait,
             jetstream,
         };
         Ok(Config {

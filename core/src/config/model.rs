@@ -47,6 +47,8 @@ pub(super) struct RawJournal {
     pub retain_delivered: Option<Spanned<String>>,
     /// Largest size of the journal file, MiB (`PRAGMA max_page_count`).
     pub max_size_mib: Option<Spanned<u64>>,
+    /// A humantime duration (`"500us"`, `"0s"`): how long a busy transaction waits for more.
+    pub commit_wait: Option<Spanned<String>>,
     /// Keep the journal on NATS JetStream instead of the embedded file (scale-out).
     pub jetstream: Option<Spanned<JetStreamConfig>>,
 }
@@ -116,6 +118,9 @@ pub struct JournalConfig {
     /// commits fail as "disk full" and ingest is refused until space is freed. `None`: only
     /// the disk bounds it.
     pub max_size_mib: Option<u64>,
+    /// How long a transaction that already holds several writes waits for more before its
+    /// fsync (`JournalOptions::commit_wait`); zero: never.
+    pub commit_wait: std::time::Duration,
     /// `Some`: the journal is on NATS JetStream, not in `path`.
     pub jetstream: Option<JetStreamConfig>,
 }

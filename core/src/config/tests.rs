@@ -138,6 +138,30 @@ fn example_config_parses() {
 }
 
 #[test]
+fn the_journal_commit_wait_is_read_and_bounded() {
+    let c = Config::parse(Path::new("p.toml"), GOOD, None).unwrap();
+    assert_eq!(c.journal.commit_wait, crate::journal::DEFAULT_COMMIT_WAIT);
+    for (text, micros) in [("2ms", 2_000), ("0s", 0), ("750us", 750)] {
+        let src = format!("{GOOD}\n[journal]\ncommit_wait = \"{text}\"\n");
+        let c = Config::parse(Path::new("p.toml"), &src, None).unwrap();
+        assert_eq!(
+            c.journal.commit_wait,
+            std::time::Duration::from_micros(micros)
+        );
+    }
+    for (text, why) in [("1s", "at most 50ms"), ("soon", "expected a duration")] {
+        let src = format!("{GOOD}\n[journal]\ncommit_wait = \"{text}\"\n");
+        let err = Config::parse(Path::new("p.toml"), &src, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("journal.commit_wait") && err.contains(why) && err.contains("p.toml:"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn admin_and_retention_are_read_and_checked() {
     let c = Config::parse(Path::new("/etc/p/passerelle.toml"), GOOD, None).unwrap();
     assert!(c.admin.is_none() && c.journal.retain_delivered.is_none());

@@ -6,9 +6,12 @@
 //! and await a oneshot reply. The thread takes the first queued request, then drains whatever
 //! else is queued (up to [`MAX_BATCH_REQUESTS`] requests or [`MAX_BATCH_BYTES`] bytes), runs
 //! them all in one transaction (a savepoint per request, so one bad request fails alone),
-//! commits (one fsync) and answers everyone. There is no timer: under light load a message
-//! commits alone at once; under heavy load requests pile up during an fsync and the next
-//! transaction takes them all. A reply means the data is durable. WAL checkpoints run on a
+//! commits (one fsync) and answers everyone. Under light load a message commits alone at
+//! once; under heavy load requests pile up during an fsync and the next transaction takes them
+//! all, and when it already holds two or more it waits [`JournalOptions::commit_wait`]
+//! (0.5 ms by default, `[journal] commit_wait`) for more: larger transactions cost less per
+//! write (fewer fsyncs, pages rewritten once), which under load shortens the queue more than
+//! the wait adds (docs/benchmarks.md section 12). A reply means the data is durable. WAL checkpoints run on a
 //! background thread (`checkpoint`), not inside a commit.
 //!
 //! ## Read path
@@ -41,6 +44,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use dashmap::DashMap;
 use rusqlite::Connection;
@@ -379,14 +383,31 @@ pub(crate) struct Counters {
     pub pending: DashMap<String, AtomicI64>,
 }
 
+/// How long a busy transaction waits for more writes by default ([`JournalOptions::commit_wait`]).
+pub const DEFAULT_COMMIT_WAIT: Duration = Duration::from_micros(500);
+
 /// How to open a journal.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JournalOptions {
     /// Cap on the database file, MiB (`PRAGMA max_page_count`); past it commits fail with
     /// [`JournalError::DiskFull`].
     pub max_size_mib: Option<u64>,
     /// When WAL checkpoints run (the defaults suit production; tests shrink them).
     pub checkpoint: CheckpointTuning,
+    /// A transaction that already has two writes or more (the journal is busy) waits this
+    /// long for more before it commits, so that they share its fsync and its rewrites of the
+    /// same pages. A lone write commits at once. Zero: never wait.
+    pub commit_wait: Duration,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            max_size_mib: None,
+            checkpoint: CheckpointTuning::default(),
+            commit_wait: DEFAULT_COMMIT_WAIT,
+        }
+    }
 }
 
 type InFlight = Arc<tokio::sync::Mutex<HashSet<i64>>>;
@@ -461,11 +482,12 @@ impl Journal {
                 .pending
                 .insert(destination, AtomicI64::new(n as i64));
         }
+        let commit_wait = options.commit_wait;
         let thread = {
             let counters = counters.clone();
             std::thread::Builder::new()
                 .name("journal-writer".into())
-                .spawn(move || writer::run(conn, rx, counters, checkpointer))
+                .spawn(move || writer::run(conn, rx, counters, checkpointer, commit_wait))
                 .map_err(io_error)?
         };
         Ok(Journal {

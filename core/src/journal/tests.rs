@@ -1306,3 +1306,54 @@ async fn an_unreadable_record_is_dead_lettered_and_does_not_block_its_destinatio
     assert!(j.claim_due(DEST, now_ms(), 10).await.unwrap().is_empty());
     assert_eq!(j.pending_count(DEST).await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_transaction_waits_for_more_writes_and_a_lone_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long wait, so that the test does not depend on the machine's speed.
+    let wait = Duration::from_secs(1);
+    let j = Journal::open_with(
+        &dir.path().join("journal.db"),
+        JournalOptions {
+            commit_wait: wait,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+
+    // Alone: committed at once.
+    let started = Instant::now();
+    j.commit_message(adapted("L1", &["A"], &[DEST]))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < wait / 2, "{:?}", started.elapsed());
+
+    // Ten at once: the transaction holds several, so it waits; five more sent meanwhile join it.
+    let first: Vec<_> = (0..10)
+        .map(|i| {
+            let j = j.clone();
+            tokio::spawn(async move {
+                j.commit_message(adapted(&format!("B{i}"), &["A"], &[DEST]))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(wait / 10).await;
+    let late: Vec<_> = (0..5)
+        .map(|i| {
+            let j = j.clone();
+            tokio::spawn(async move {
+                j.commit_message(adapted(&format!("C{i}"), &["A"], &[DEST]))
+                    .await
+            })
+        })
+        .collect();
+    for t in first.into_iter().chain(late) {
+        t.await.unwrap().unwrap();
+    }
+    let stats = j.stats();
+    assert_eq!(stats.requests, 16, "{stats:?}");
+    // The ten may have been taken as one then nine; the five joined the waiting transaction.
+    assert!(stats.largest_batch >= 14, "{stats:?}");
+    assert!(stats.transactions <= 3, "{stats:?}");
+}

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -220,38 +221,26 @@ pub(super) fn run(
     mut rx: mpsc::UnboundedReceiver<Request>,
     counters: Arc<Counters>,
     checkpointer: Checkpointer,
+    commit_wait: Duration,
 ) {
-    let mut batch: Vec<(Op, Reply<Done>)> = Vec::with_capacity(MAX_BATCH_REQUESTS);
-    let mut close_replies = Vec::new();
+    let mut batch = Batch {
+        ops: Vec::with_capacity(MAX_BATCH_REQUESTS),
+        bytes: 0,
+        close_replies: Vec::new(),
+    };
     while let Some(first) = rx.blocking_recv() {
-        let mut bytes = 0;
-        let mut next = Some(first);
-        while let Some(req) = next.take() {
-            match req {
-                Request::Tx { op, reply } => {
-                    bytes += op.bytes();
-                    batch.push((op, reply));
-                }
-                Request::Settings(reply) => {
-                    let _ = reply.send(settings(&conn));
-                }
-                Request::Close(reply) => {
-                    // Refuse new requests; those already queued are still received below.
-                    rx.close();
-                    close_replies.extend(reply);
-                }
-                #[cfg(test)]
-                Request::Exec(sql, reply) => {
-                    let _ = reply.send(conn.execute_batch(&sql).map_err(ctx("test exec")));
-                }
-            }
-            if batch.len() < MAX_BATCH_REQUESTS && bytes < MAX_BATCH_BYTES {
-                next = rx.try_recv().ok();
-            }
+        batch.take(first, &conn, &mut rx);
+        batch.drain(&conn, &mut rx);
+        // Busy (more than one write already): give the writes on their way a moment to join
+        // this transaction, so that they share its fsync and its rewrites of the same pages.
+        if batch.ops.len() > 1 && !commit_wait.is_zero() && !batch.full() {
+            std::thread::sleep(commit_wait);
+            batch.drain(&conn, &mut rx);
         }
-        if !batch.is_empty() {
-            run_batch(&conn, &mut batch, &counters);
+        if !batch.ops.is_empty() {
+            run_batch(&conn, &mut batch.ops, &counters);
         }
+        batch.bytes = 0;
         if checkpointer.reset_due() && rewind_wal(&conn) {
             counters.wal_rewinds.fetch_add(1, Ordering::Relaxed);
         }
@@ -260,10 +249,52 @@ pub(super) fn run(
     // what is left.
     drop(checkpointer);
     drop(conn);
-    for reply in close_replies {
+    for reply in batch.close_replies {
         let _ = reply.send(());
     }
     tracing::debug!("journal writer stopped");
+}
+
+/// The writes of the next transaction, and what the writer answers on the way.
+struct Batch {
+    ops: Vec<(Op, Reply<Done>)>,
+    bytes: usize,
+    close_replies: Vec<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn full(&self) -> bool {
+        self.ops.len() >= MAX_BATCH_REQUESTS || self.bytes >= MAX_BATCH_BYTES
+    }
+
+    /// Takes what is queued, until the batch is full.
+    fn drain(&mut self, conn: &Connection, rx: &mut mpsc::UnboundedReceiver<Request>) {
+        while !self.full() {
+            let Ok(req) = rx.try_recv() else { break };
+            self.take(req, conn, rx);
+        }
+    }
+
+    fn take(&mut self, req: Request, conn: &Connection, rx: &mut mpsc::UnboundedReceiver<Request>) {
+        match req {
+            Request::Tx { op, reply } => {
+                self.bytes += op.bytes();
+                self.ops.push((op, reply));
+            }
+            Request::Settings(reply) => {
+                let _ = reply.send(settings(conn));
+            }
+            Request::Close(reply) => {
+                // Refuse new requests; those already queued are still received.
+                rx.close();
+                self.close_replies.extend(reply);
+            }
+            #[cfg(test)]
+            Request::Exec(sql, reply) => {
+                let _ = reply.send(conn.execute_batch(&sql).map_err(ctx("test exec")));
+            }
+        }
+    }
 }
 
 /// Copies the frames committed since the background checkpoint's last pass, between two

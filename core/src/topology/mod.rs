@@ -257,6 +257,7 @@ async fn open_journal(
             &config.journal.path,
             JournalOptions {
                 max_size_mib: config.journal.max_size_mib,
+                commit_wait: config.journal.commit_wait,
                 ..Default::default()
             },
         )
