@@ -1328,26 +1328,21 @@ async fn a_busy_transaction_waits_for_more_writes_and_a_lone_one_does_not() {
         .unwrap();
     assert!(started.elapsed() < wait / 2, "{:?}", started.elapsed());
 
+    let commit_many = |prefix: &'static str, n: usize| -> Vec<_> {
+        (0..n)
+            .map(|i| {
+                let j = j.clone();
+                tokio::spawn(async move {
+                    j.commit_message(adapted(&format!("{prefix}{i}"), &["A"], &[DEST]))
+                        .await
+                })
+            })
+            .collect()
+    };
     // Ten at once: the transaction holds several, so it waits; five more sent meanwhile join it.
-    let first: Vec<_> = (0..10)
-        .map(|i| {
-            let j = j.clone();
-            tokio::spawn(async move {
-                j.commit_message(adapted(&format!("B{i}"), &["A"], &[DEST]))
-                    .await
-            })
-        })
-        .collect();
+    let first = commit_many("B", 10);
     tokio::time::sleep(wait / 10).await;
-    let late: Vec<_> = (0..5)
-        .map(|i| {
-            let j = j.clone();
-            tokio::spawn(async move {
-                j.commit_message(adapted(&format!("C{i}"), &["A"], &[DEST]))
-                    .await
-            })
-        })
-        .collect();
+    let late = commit_many("C", 5);
     for t in first.into_iter().chain(late) {
         t.await.unwrap().unwrap();
     }
