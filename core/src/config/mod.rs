@@ -126,49 +126,29 @@ impl Config {
             }
             destinations.insert(name, d);
         }
-        let retain_delivered = match &raw.journal.retain_delivered {
-            None => None,
-            Some(v) => match humantime::parse_duration(v.get_ref()) {
-                Ok(d) if !d.is_zero() => Some(d),
-                Ok(_) => {
-                    err(
-                        Some(v.span().start),
-                        "journal.retain_delivered must be longer than 0".into(),
-                    );
-                    None
-                }
-                Err(e) => {
-                    err(
-                        Some(v.span().start),
-                        format!(
-                            "journal.retain_delivered: {e} (expected a duration such as \"30d\" or \"12h\")"
-                        ),
-                    );
-                    None
-                }
-            },
-        };
+        let retain_delivered = raw.journal.retain_delivered.as_ref().and_then(|v| {
+            duration_setting(v, "journal.retain_delivered", "\"30d\" or \"12h\"", |d| {
+                (!d.is_zero()).then_some(d).ok_or("must be longer than 0")
+            })
+            .map_err(|(at, msg)| err(Some(at), msg))
+            .ok()
+        });
         let commit_wait = match &raw.journal.commit_wait {
             None => crate::journal::DEFAULT_COMMIT_WAIT,
-            Some(v) => match humantime::parse_duration(v.get_ref()) {
-                Ok(d) if d <= MAX_COMMIT_WAIT => d,
-                Ok(_) => {
-                    err(
-                        Some(v.span().start),
-                        "journal.commit_wait must be at most 50ms: every busy commit waits that long".into(),
-                    );
-                    crate::journal::DEFAULT_COMMIT_WAIT
-                }
-                Err(e) => {
-                    err(
-                        Some(v.span().start),
-                        format!(
-                            "journal.commit_wait: {e} (expected a duration such as \"500us\", \"1ms\" or \"0s\")"
-                        ),
-                    );
-                    crate::journal::DEFAULT_COMMIT_WAIT
-                }
-            },
+            Some(v) => duration_setting(
+                v,
+                "journal.commit_wait",
+                "\"500us\", \"1ms\" or \"0s\"",
+                |d| {
+                    (d <= MAX_COMMIT_WAIT)
+                        .then_some(d)
+                        .ok_or("must be at most 50ms: every busy commit waits that long")
+                },
+            )
+            .unwrap_or_else(|(at, msg)| {
+                err(Some(at), msg);
+                crate::journal::DEFAULT_COMMIT_WAIT
+            }),
         };
         let max_size_mib = match &raw.journal.max_size_mib {
             Some(v) if *v.get_ref() == 0 => {
@@ -291,6 +271,24 @@ pub enum ConfigError {
     Read { file: PathBuf, reason: String },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<TomlError>),
+}
+
+/// A humantime duration setting (`key` names it in errors, `examples` shows valid values),
+/// accepted by `check`; else the position of the value and the message.
+fn duration_setting(
+    v: &toml::Spanned<String>,
+    key: &str,
+    examples: &str,
+    check: impl Fn(std::time::Duration) -> Result<std::time::Duration, &'static str>,
+) -> Result<std::time::Duration, (usize, String)> {
+    let at = v.span().start;
+    match humantime::parse_duration(v.get_ref()) {
+        Ok(d) => check(d).map_err(|why| (at, format!("{key} {why}"))),
+        Err(e) => Err((
+            at,
+            format!("{key}: {e} (expected a duration such as {examples})"),
+        )),
+    }
 }
 
 #[cfg(test)]

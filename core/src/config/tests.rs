@@ -180,6 +180,14 @@ fn admin_and_retention_are_read_and_checked() {
     assert_eq!(admin.token_env.as_deref(), Some("PASSERELLE_ADMIN_TOKEN"));
     assert!(!admin.allow_unauthenticated_loopback);
 
+    let zero = format!("{GOOD}\n[journal]\nretain_delivered = \"0s\"\n");
+    let err = Config::parse(Path::new("p.toml"), &zero, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("journal.retain_delivered must be longer than 0"),
+        "{err}"
+    );
     let bad = format!("{GOOD}\n[journal]\nretain_delivered = \"a month\"\n");
     let err = Config::parse(Path::new("p.toml"), &bad, None)
         .unwrap_err()

@@ -11,8 +11,8 @@
 //! all, and when it already holds two or more it waits [`JournalOptions::commit_wait`]
 //! (0.5 ms by default, `[journal] commit_wait`) for more: larger transactions cost less per
 //! write (fewer fsyncs, pages rewritten once), which under load shortens the queue more than
-//! the wait adds (docs/benchmarks.md section 12). A reply means the data is durable. WAL checkpoints run on a
-//! background thread (`checkpoint`), not inside a commit.
+//! the wait adds (docs/benchmarks.md section 12). A reply means the data is durable. WAL
+//! checkpoints run on a background thread (`checkpoint`), not inside a commit.
 //!
 //! ## Read path
 //! Queries and claims run on a small pool of read-only connections in `spawn_blocking`: in WAL
