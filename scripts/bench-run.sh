@@ -6,10 +6,10 @@
 #   hold: nothing routed (journal only); file: every lab result to a file destination, checked.
 # Env: BIN (default target/release/passerelle; set it to compare two builds), WORK (default
 # /tmp/passerelle-bench-run), PORT (default 2575), ADMIN_PORT (default 8798: the admin API,
-# for the journal's counters).
+# for the journal's counters), COMMIT_WAIT (sets [journal] commit_wait, e.g. "1ms").
 # Prints: msg/s, p50, p99, p99.9 (µs), AA, errors, files missing, daemon CPU µs and context
 # switches per message, and journal writes per commit (the group-commit batch: messages, and
-# in file mode the deliveries' marks too).
+# in file mode the deliveries' marks too). The daemon's metrics at the end: $WORK/metrics.txt.
 set -euo pipefail
 MODE=${1:?hold|file}; CONN=${2:?connections}; N=${3:?messages}; shift 3
 ROOT=$PWD
@@ -35,6 +35,7 @@ dir = "out"
 listen = "127.0.0.1:$ADMIN_PORT"
 token_env = "BENCH_RUN_ADMIN_TOKEN"
 TOML
+if [ -n "${COMMIT_WAIT:-}" ]; then printf '[journal]\ncommit_wait = "%s"\n' "$COMMIT_WAIT" >> "$W/passerelle.toml"; fi
 check=()
 if [ "$MODE" = file ]; then
     printf 'unmatched = "out"\n[[route]]\nname = "lab"\ndestinations = ["out"]\nmatch = { kind = "lab-result" }\n' > "$W/routes.toml"
@@ -59,6 +60,8 @@ cpu0=$(cpu); cs0=$(switches); read -r req0 tx0 < <(journal)
 "$B" bench --target 127.0.0.1:"$PORT" --pid "$PID" --json --connections "$CONN" --messages "$N" \
     --warmup 0 "${check[@]}" "$@" > "$W/report.json" || true
 cpu1=$(cpu); cs1=$(switches); read -r req1 tx1 < <(journal)
+# The daemon's own histograms (ACK, commit, adapter: warm-up included), for a closer look.
+curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$ADMIN_PORT/metrics" > "$W/metrics.txt" || true
 aa=$(jq .aa "$W/report.json")
 jq -r '[(.throughput_msg_s|floor), .latency.p50_us, .latency.p99_us, .latency["p99.9_us"], .aa, .errors, (.check.missing // "-")] | @tsv' "$W/report.json" \
     | tr '\n' '\t'

@@ -9,9 +9,9 @@
 //! commits (one fsync) and answers everyone. Under light load a message commits alone at
 //! once; under heavy load requests pile up during an fsync and the next transaction takes them
 //! all, and when it already holds two or more it waits [`JournalOptions::commit_wait`]
-//! (0.5 ms by default, `[journal] commit_wait`) for more: larger transactions cost less per
+//! (1 ms by default, `[journal] commit_wait`) for more: larger transactions cost less per
 //! write (fewer fsyncs, pages rewritten once), which under load shortens the queue more than
-//! the wait adds (docs/benchmarks.md section 12). A reply means the data is durable. WAL
+//! the wait adds (docs/benchmarks.md sections 12 and 13). A reply means the data is durable. WAL
 //! checkpoints run on a background thread (`checkpoint`), not inside a commit.
 //!
 //! ## Read path
@@ -384,7 +384,7 @@ pub(crate) struct Counters {
 }
 
 /// How long a busy transaction waits for more writes by default ([`JournalOptions::commit_wait`]).
-pub const DEFAULT_COMMIT_WAIT: Duration = Duration::from_micros(500);
+pub const DEFAULT_COMMIT_WAIT: Duration = Duration::from_millis(1);
 
 /// How to open a journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
