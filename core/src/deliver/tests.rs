@@ -350,6 +350,41 @@ async fn file_destination_delivers_committed_records_when_woken() {
     assert!(!d.status()[0].running);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_record_is_counted_in_the_destination_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let out = dir.path().join("out");
+    let d = start(
+        &j,
+        "files",
+        DestinationConfig::File(FileDestination {
+            retry: None,
+            dir: out.clone(),
+        }),
+        WorkerOptions::default(),
+    );
+    // Idle by now (see above): the row is damaged before the worker looks.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, ids) = commit(&j, "M1", &["A", "B"], COLLECTION, "files").await;
+    j.exec_on_writer(&format!(
+        "UPDATE records SET json = 'not json' WHERE id = '{}'",
+        ids[1]
+    ))
+    .await
+    .unwrap();
+    assert!(d.wake("files"));
+    wait_until_delivered(&j, "files", Duration::from_secs(5)).await;
+    d.shutdown().await;
+
+    assert_eq!(files_in(&out), vec![format!("{}.json", ids[0])]);
+    let dead = j.dead_letters(Some("files"), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].record_id, ids[1]);
+    let s = &d.status()[0];
+    assert_eq!((s.delivered_total, s.failed_total, s.dead_total), (1, 0, 1));
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTTP
 

@@ -344,8 +344,13 @@ impl Runner {
             let claimed = self
                 .marker
                 .journal
-                .claim_due(self.name(), now_ms(), self.options.batch)
-                .await;
+                .claim(self.name(), now_ms(), self.options.batch)
+                .await
+                .map(|claim| {
+                    let dead = &self.marker.shared.dead;
+                    dead.fetch_add(claim.dead_lettered, Ordering::Relaxed);
+                    claim.items
+                });
             match claimed {
                 Ok(items) if items.is_empty() => self.idle().await,
                 // Paused while the claim was on its way (the check above came first): a pause

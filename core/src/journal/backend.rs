@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{
-    CommitReceipt, IngestedMessage, Journal, JournalError, MessageId, OutboxItem, Outcome,
-};
+use super::{Claim, CommitReceipt, IngestedMessage, Journal, JournalError, MessageId, Outcome};
 
 /// A stored inbound message waiting for its adaptation ([`JournalBackend::claim_queued`]).
 #[derive(Debug, Clone)]
@@ -69,13 +67,14 @@ pub trait JournalBackend: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Pending entries of `destination` due at `now_ms`, at most `limit`; they are in flight
-    /// until marked or released.
-    async fn claim_due(
+    /// until marked or released. Due entries that cannot be delivered at all (their record
+    /// does not read back) are dead-lettered on the way and counted.
+    async fn claim(
         &self,
         destination: &str,
         now_ms: i64,
         limit: usize,
-    ) -> Result<Vec<OutboxItem>, JournalError>;
+    ) -> Result<Claim, JournalError>;
 
     /// When an entry of `destination` becomes due next (`None`: nothing waiting).
     async fn next_due_at(&self, destination: &str) -> Result<Option<i64>, JournalError>;
@@ -119,13 +118,13 @@ impl JournalBackend for Journal {
         self.resolve_held(id, outcome).await
     }
 
-    async fn claim_due(
+    async fn claim(
         &self,
         destination: &str,
         now_ms: i64,
         limit: usize,
-    ) -> Result<Vec<OutboxItem>, JournalError> {
-        Journal::claim_due(self, destination, now_ms, limit).await
+    ) -> Result<Claim, JournalError> {
+        Journal::claim(self, destination, now_ms, limit).await
     }
 
     async fn next_due_at(&self, destination: &str) -> Result<Option<i64>, JournalError> {

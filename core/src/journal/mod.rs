@@ -228,6 +228,15 @@ pub struct OutboxItem {
     pub record: Record,
 }
 
+/// What a claim gave a delivery worker ([`Journal::claim`]).
+#[derive(Debug, Default)]
+pub struct Claim {
+    /// The entries to deliver, in flight until marked or released.
+    pub items: Vec<OutboxItem>,
+    /// Due entries the claim dead-lettered because their record does not read back.
+    pub dead_lettered: u64,
+}
+
 /// A stored message, for operators.
 #[derive(Debug, Clone)]
 pub struct MessageView {
@@ -529,6 +538,18 @@ impl Journal {
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<OutboxItem>, JournalError> {
+        self.claim(destination, now_ms, limit)
+            .await
+            .map(|claim| claim.items)
+    }
+
+    /// [`Journal::claim_due`], with the number of entries it dead-lettered.
+    pub async fn claim(
+        &self,
+        destination: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Claim, JournalError> {
         let set = self.inflight_set(destination);
         // Held from before the read snapshot until the ids are in the set (see module docs).
         let mut guard = set.lock_owned().await;
@@ -543,11 +564,15 @@ impl Journal {
             .await?;
         // Dead letters, with the reason, for the operator (retry once the cause is fixed): an
         // entry whose record never reads back would otherwise fail this claim at every turn.
+        let mut dead_lettered = 0;
         for u in unreadable {
             tracing::error!(destination, outbox_id = u.outbox_id, reason = %u.reason,
                 "stored record unreadable: entry dead-lettered");
             match self.mark_dead(u.outbox_id, &u.reason).await {
-                Ok(()) => crate::telemetry::dead_lettered(destination),
+                Ok(()) => {
+                    dead_lettered += 1;
+                    crate::telemetry::dead_lettered(destination);
+                }
                 Err(e) => {
                     tracing::error!(destination, outbox_id = u.outbox_id, error = %e,
                         "cannot dead-letter an unreadable entry");
@@ -555,7 +580,10 @@ impl Journal {
                 }
             }
         }
-        Ok(items)
+        Ok(Claim {
+            items,
+            dead_lettered,
+        })
     }
 
     /// The earliest time (ms since the epoch) at which an entry of `destination` that is not

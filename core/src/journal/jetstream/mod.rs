@@ -38,8 +38,8 @@ use futures_util::StreamExt as _;
 use std::future::IntoFuture as _;
 
 use super::{
-    CommitReceipt, IngestedMessage, JournalBackend, JournalError, MessageId, OutboxItem, Outcome,
-    QueuedMessage, RoutedRecord,
+    Claim, CommitReceipt, IngestedMessage, JournalBackend, JournalError, MessageId, OutboxItem,
+    Outcome, QueuedMessage, RoutedRecord,
 };
 use crate::config::JetStreamConfig;
 use crate::record::Record;
@@ -560,14 +560,15 @@ impl JournalBackend for JetStreamJournal {
         Ok(())
     }
 
-    async fn claim_due(
+    async fn claim(
         &self,
         destination: &str,
         _now_ms: i64,
         limit: usize,
-    ) -> Result<Vec<OutboxItem>, JournalError> {
+    ) -> Result<Claim, JournalError> {
         let consumer = self.delivery_consumer(destination).await?;
         let mut out = Vec::new();
+        let mut dead_lettered = 0;
         let taken = take(&consumer, limit, "claiming deliveries").await?;
         tracing::debug!(destination, taken = taken.len(), "deliveries claimed");
         for msg in taken {
@@ -597,10 +598,14 @@ impl JournalBackend for JetStreamJournal {
                 Err(e) => {
                     tracing::error!(destination, seq, error = %e, "unreadable record entry terminated");
                     let _ = bounded("terminating an entry", msg.ack_with(AckKind::Term)).await;
+                    dead_lettered += 1;
                 }
             }
         }
-        Ok(out)
+        Ok(Claim {
+            items: out,
+            dead_lettered,
+        })
     }
 
     async fn next_due_at(&self, _destination: &str) -> Result<Option<i64>, JournalError> {
