@@ -124,6 +124,15 @@ fn start(j: &Journal, name: &str, config: DestinationConfig, options: WorkerOpti
     .unwrap()
 }
 
+/// A worker for the file destination `files`, writing into `out`.
+fn start_files(j: &Journal, out: &Path) -> Deliveries {
+    let config = DestinationConfig::File(FileDestination {
+        retry: None,
+        dir: out.to_path_buf(),
+    });
+    start(j, "files", config, WorkerOptions::default())
+}
+
 fn http_dest(url: &str, mode: HttpMode) -> DestinationConfig {
     DestinationConfig::Http(HttpDestination {
         retry: None,
@@ -322,15 +331,7 @@ async fn file_destination_delivers_committed_records_when_woken() {
     let dir = tempfile::tempdir().unwrap();
     let j = open(&dir);
     let out = dir.path().join("out");
-    let d = start(
-        &j,
-        "files",
-        DestinationConfig::File(FileDestination {
-            retry: None,
-            dir: out.clone(),
-        }),
-        WorkerOptions::default(),
-    );
+    let d = start_files(&j, &out);
     // The worker is idle (30 s poll) by now: only the wake-up makes it look.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (mid, ids) = commit(&j, "M1", &["A", "B", "A"], COLLECTION, "files").await;
@@ -355,15 +356,7 @@ async fn an_unreadable_record_is_counted_in_the_destination_dead_letters() {
     let dir = tempfile::tempdir().unwrap();
     let j = open(&dir);
     let out = dir.path().join("out");
-    let d = start(
-        &j,
-        "files",
-        DestinationConfig::File(FileDestination {
-            retry: None,
-            dir: out.clone(),
-        }),
-        WorkerOptions::default(),
-    );
+    let d = start_files(&j, &out);
     // Idle by now (see above): the row is damaged before the worker looks.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (_, ids) = commit(&j, "M1", &["A", "B"], COLLECTION, "files").await;
@@ -785,15 +778,7 @@ async fn pause_holds_deliveries_until_resume() {
     let dir = tempfile::tempdir().unwrap();
     let j = open(&dir);
     let out = dir.path().join("out");
-    let d = start(
-        &j,
-        "files",
-        DestinationConfig::File(FileDestination {
-            retry: None,
-            dir: out.clone(),
-        }),
-        WorkerOptions::default(),
-    );
+    let d = start_files(&j, &out);
     assert!(d.pause("files"));
     assert!(!d.pause("nope"));
     commit(&j, "M1", &["A", "B"], COLLECTION, "files").await;
