@@ -287,9 +287,9 @@ pub fn delivery_retry(destination: &str) {
         .increment(1);
 }
 
-pub fn dead_lettered(destination: &str) {
+pub fn dead_lettered(destination: &str, entries: u64) {
     counter!("passerelle_dead_letters_total", "destination" => destination.to_string())
-        .increment(1);
+        .increment(entries);
 }
 
 pub fn pruned(n: u64) {

@@ -282,7 +282,7 @@ impl Marker {
             let r = self.journal.mark_dead(outbox_id, &message).await;
             if r.is_ok() {
                 self.shared.dead.fetch_add(1, Ordering::Relaxed);
-                telemetry::dead_lettered(name); // metrics
+                telemetry::dead_lettered(name, 1); // metrics
             }
             r
         };
@@ -347,8 +347,14 @@ impl Runner {
                 .claim(self.name(), now_ms(), self.options.batch)
                 .await
                 .map(|claim| {
-                    let dead = &self.marker.shared.dead;
-                    dead.fetch_add(claim.dead_lettered, Ordering::Relaxed);
+                    // Entries whose record does not read back, dead-lettered by the claim.
+                    if claim.dead_lettered > 0 {
+                        let shared = &self.marker.shared;
+                        shared
+                            .dead
+                            .fetch_add(claim.dead_lettered, Ordering::Relaxed);
+                        telemetry::dead_lettered(&shared.name, claim.dead_lettered); // metrics
+                    }
                     claim.items
                 });
             match claimed {

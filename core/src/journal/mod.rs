@@ -11,8 +11,8 @@
 //! all, and when it already holds two or more it waits [`JournalOptions::commit_wait`]
 //! (1 ms by default, `[journal] commit_wait`) for more: larger transactions cost less per
 //! write (fewer fsyncs, pages rewritten once), which under load shortens the queue more than
-//! the wait adds (docs/benchmarks.md sections 12 and 13). A reply means the data is durable. WAL
-//! checkpoints run on a background thread (`checkpoint`), not inside a commit.
+//! the wait adds (docs/benchmarks.md sections 12 and 13). A reply means the data is durable.
+//! WAL checkpoints run on a background thread (`checkpoint`), not inside a commit.
 //!
 //! ## Read path
 //! Queries and claims run on a small pool of read-only connections in `spawn_blocking`: in WAL
@@ -229,7 +229,7 @@ pub struct OutboxItem {
 }
 
 /// What a claim gave a delivery worker ([`Journal::claim`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Claim {
     /// The entries to deliver, in flight until marked or released.
     pub items: Vec<OutboxItem>,
@@ -569,10 +569,8 @@ impl Journal {
             tracing::error!(destination, outbox_id = u.outbox_id, reason = %u.reason,
                 "stored record unreadable: entry dead-lettered");
             match self.mark_dead(u.outbox_id, &u.reason).await {
-                Ok(()) => {
-                    dead_lettered += 1;
-                    crate::telemetry::dead_lettered(destination);
-                }
+                // Counted (status, metrics) by the delivery worker, as its other dead letters.
+                Ok(()) => dead_lettered += 1,
                 Err(e) => {
                     tracing::error!(destination, outbox_id = u.outbox_id, error = %e,
                         "cannot dead-letter an unreadable entry");
