@@ -20,7 +20,7 @@
 //! message-browser query must not stall ingest acknowledgements).
 //!
 //! ## Claims and the in-flight set
-//! [`Journal::claim_due`] hands out pending outbox entries and remembers them in an in-memory
+//! [`Journal::claim`] hands out pending outbox entries and remembers them in an in-memory
 //! in-flight set (per destination) until they are marked or released; after a crash they are
 //! simply pending again. Ids leave the set only after the mark is committed, and a claim holds
 //! its destination's set from before its read snapshot to the end, so a claim can never see an
@@ -217,7 +217,7 @@ impl DeliveryState {
     }
 }
 
-/// An outbox entry handed to a delivery worker by [`Journal::claim_due`].
+/// An outbox entry handed to a delivery worker by [`Journal::claim`].
 #[derive(Debug, Clone)]
 pub struct OutboxItem {
     pub outbox_id: i64,
@@ -531,19 +531,8 @@ impl Journal {
     /// grows with entries blocked behind a backing-off head. Cancelling the returned future
     /// after it started may leave the claimed entries in flight until [`Journal::release`] or
     /// a restart. A due entry whose record does not read back (corrupt row, or written by an
-    /// incompatible build) is dead-lettered with the reason instead of being returned.
-    pub async fn claim_due(
-        &self,
-        destination: &str,
-        now_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<OutboxItem>, JournalError> {
-        self.claim(destination, now_ms, limit)
-            .await
-            .map(|claim| claim.items)
-    }
-
-    /// [`Journal::claim_due`], with the number of entries it dead-lettered.
+    /// incompatible build) is dead-lettered with the reason instead of being returned, and
+    /// counted in [`Claim::dead_lettered`].
     pub async fn claim(
         &self,
         destination: &str,
@@ -582,6 +571,19 @@ impl Journal {
             items,
             dead_lettered,
         })
+    }
+
+    /// [`Journal::claim`]'s entries alone (tests).
+    #[cfg(test)]
+    pub(crate) async fn claim_due(
+        &self,
+        destination: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, JournalError> {
+        self.claim(destination, now_ms, limit)
+            .await
+            .map(|claim| claim.items)
     }
 
     /// The earliest time (ms since the epoch) at which an entry of `destination` that is not
