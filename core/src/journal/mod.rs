@@ -8,10 +8,12 @@
 //! them all in one transaction (a savepoint per request, so one bad request fails alone),
 //! commits (one fsync) and answers everyone. Under light load a message commits alone at
 //! once; under heavy load requests pile up during an fsync and the next transaction takes them
-//! all, and when it already holds two or more it waits [`JournalOptions::commit_wait`]
-//! (1 ms by default, `[journal] commit_wait`) for more: larger transactions cost less per
-//! write (fewer fsyncs, pages rewritten once), which under load shortens the queue more than
-//! the wait adds (docs/benchmarks.md sections 12 and 13). A reply means the data is durable.
+//! all, and when it already holds two or more it applies them and stays open until
+//! [`JournalOptions::commit_wait`] (1 ms by default, `[journal] commit_wait`) after it took
+//! the first, then takes what arrived meanwhile: larger transactions cost less per write
+//! (fewer fsyncs, pages rewritten once), which under load shortens the queue more than the
+//! wait adds, and the work done during the wait is not added to it (docs/benchmarks.md
+//! sections 12 to 14). A reply means the data is durable.
 //! WAL checkpoints run on a background thread (`checkpoint`), not inside a commit.
 //!
 //! ## Read path
@@ -403,9 +405,9 @@ pub struct JournalOptions {
     pub max_size_mib: Option<u64>,
     /// When WAL checkpoints run (the defaults suit production; tests shrink them).
     pub checkpoint: CheckpointTuning,
-    /// A transaction that already has two writes or more (the journal is busy) waits this
-    /// long for more before it commits, so that they share its fsync and its rewrites of the
-    /// same pages. A lone write commits at once. Zero: never wait.
+    /// A transaction that already has two writes or more (the journal is busy) applies them,
+    /// then stays open until this long after it took the first, for more writes to share its
+    /// fsync and its rewrites of the same pages. A lone write commits at once. Zero: never wait.
     pub commit_wait: Duration,
 }
 

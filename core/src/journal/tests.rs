@@ -1352,3 +1352,58 @@ async fn a_busy_transaction_waits_for_more_writes_and_a_lone_one_does_not() {
     assert!(stats.largest_batch >= 14, "{stats:?}");
     assert!(stats.transactions <= 3, "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_write_that_fails_fails_alone_in_the_waiting_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = Duration::from_secs(1);
+    let j = Journal::open_with(
+        &dir.path().join("journal.db"),
+        JournalOptions {
+            commit_wait: wait,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    j.exec_on_writer(
+        "CREATE TEMP TRIGGER reject_bad BEFORE INSERT ON messages WHEN NEW.source = 'bad'
+         BEGIN SELECT RAISE(ABORT, 'rejected by test'); END;",
+    )
+    .await
+    .unwrap();
+    let send = |name: String, bad: bool| {
+        let j = j.clone();
+        tokio::spawn(async move {
+            let mut m = adapted(&name, &["A"], &[DEST]);
+            if bad {
+                m.source = "bad".into();
+            }
+            j.commit_message(m).await
+        })
+    };
+    // Ten good ones open a waiting transaction (applied at once); the late ones join it while
+    // it waits, one of them refused.
+    let first: Vec<_> = (0..10).map(|i| send(format!("E{i}"), false)).collect();
+    tokio::time::sleep(wait / 10).await;
+    let late: Vec<_> = (0..5).map(|i| send(format!("L{i}"), i == 2)).collect();
+    for t in first {
+        assert_eq!(t.await.unwrap().unwrap().new_records, 1);
+    }
+    for (i, t) in late.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Err(e) => {
+                assert_eq!(i, 2, "{e}");
+                assert!(e.to_string().contains("rejected by test"), "{e}");
+            }
+            Ok(r) => {
+                assert_ne!(i, 2);
+                assert_eq!(r.new_records, 1);
+            }
+        }
+    }
+    let stats = j.stats();
+    assert_eq!(stats.failed_transactions, 0, "{stats:?}");
+    assert!(stats.largest_batch >= 14, "{stats:?}");
+    assert_eq!(j.pending_count(DEST).await.unwrap(), 14);
+    assert_eq!(j.count_by_status().await.unwrap()["routed"], 14);
+}

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -229,16 +229,15 @@ pub(super) fn run(
         close_replies: Vec::new(),
     };
     while let Some(first) = rx.blocking_recv() {
+        let opened = Instant::now();
         batch.take(first, &conn, &mut rx);
         batch.drain(&conn, &mut rx);
-        // Busy (more than one write already): give the writes on their way a moment to join
-        // this transaction, so that they share its fsync and its rewrites of the same pages.
-        if batch.ops.len() > 1 && !commit_wait.is_zero() && !batch.full() {
-            std::thread::sleep(commit_wait);
-            batch.drain(&conn, &mut rx);
-        }
         if !batch.ops.is_empty() {
-            run_batch(&conn, &mut batch.ops, &counters);
+            let wait = Wait {
+                until: opened + commit_wait,
+                rx: &mut rx,
+            };
+            run_batch(&conn, &mut batch, wait, &counters);
         }
         batch.bytes = 0;
         if checkpointer.reset_due() && rewind_wal(&conn) {
@@ -318,12 +317,19 @@ fn rewind_wal(conn: &Connection) -> bool {
     }
 }
 
-/// Runs one group-commit transaction and answers every request of the batch.
-fn run_batch(conn: &Connection, batch: &mut Vec<(Op, Reply<Done>)>, counters: &Counters) {
-    let n = batch.len() as u64;
-    counters.requests.fetch_add(n, Ordering::Relaxed);
-    counters.largest_batch.fetch_max(n, Ordering::Relaxed);
+/// How long a busy transaction stays open for more writes, and where they come from.
+struct Wait<'a> {
+    until: Instant,
+    rx: &'a mut mpsc::UnboundedReceiver<Request>,
+}
 
+/// Runs one group-commit transaction and answers every request of the batch.
+///
+/// Busy (more than one write queued): the writes already queued are applied at once, then the
+/// transaction stays open until `wait.until` for the writes on their way, so that they share
+/// its fsync and its rewrites of the same pages; applying the first ones during that wait
+/// rather than after it shortens the commit cycle every write waits for.
+fn run_batch(conn: &Connection, batch_in: &mut Batch, wait: Wait<'_>, counters: &Counters) {
     let fail_all = |batch: &mut Vec<(Op, Reply<Done>)>, e: JournalError| {
         counters.failed_transactions.fetch_add(1, Ordering::Relaxed);
         tracing::error!(error = %e, requests = batch.len(), "journal transaction failed");
@@ -333,13 +339,40 @@ fn run_batch(conn: &Connection, batch: &mut Vec<(Op, Reply<Done>)>, counters: &C
     };
 
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        return fail_all(batch, JournalError::sqlite("starting a transaction", e));
+        return fail_all(
+            &mut batch_in.ops,
+            JournalError::sqlite("starting a transaction", e),
+        );
     }
     // Optimistic first: no savepoints (a savepoint makes SQLite copy every already-dirty page
     // a request touches). If a request fails, start over with one savepoint per request.
-    let ops = || batch.iter().map(|(op, _)| op);
     let mut deltas = Deltas::new();
-    let outcome = match run_ops(conn, ops(), false, &mut deltas) {
+    let busy = batch_in.ops.len() > 1 && !batch_in.full();
+    let mut outcome = run_ops(
+        conn,
+        batch_in.ops.iter().map(|(op, _)| op),
+        false,
+        &mut deltas,
+    );
+    if busy && let Ok(Some(results)) = &mut outcome {
+        let left = wait.until.saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            std::thread::sleep(left);
+        }
+        let applied = batch_in.ops.len();
+        batch_in.drain(conn, wait.rx);
+        let late = batch_in.ops[applied..].iter().map(|(op, _)| op);
+        match run_ops(conn, late, false, &mut deltas) {
+            Ok(Some(more)) => results.extend(more),
+            other => outcome = other,
+        }
+    }
+    let batch = &mut batch_in.ops;
+    let n = batch.len() as u64;
+    counters.requests.fetch_add(n, Ordering::Relaxed);
+    counters.largest_batch.fetch_max(n, Ordering::Relaxed);
+    let ops = || batch.iter().map(|(op, _)| op);
+    let outcome = match outcome {
         Ok(None) => exec(conn, "ROLLBACK")
             .and_then(|()| exec(conn, "BEGIN IMMEDIATE"))
             .map_err(ctx("restarting a transaction"))
