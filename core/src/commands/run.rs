@@ -24,6 +24,7 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    tune_mimalloc();
     limit_malloc_arenas();
     let config = Config::load(&args.config.config, args.data_dir.as_deref())?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -36,13 +37,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the
-/// daemon's blocking threads (file writes, journal reads; plugin calls too, until they moved
-/// to the async workers) each ended up holding one: 10+ arenas of 15–35 MiB, RSS 380 MiB
-/// while a 1,000,000-message backlog built, against 152 MiB with two. The price then: ≈ 15 %
-/// less closed-loop throughput on 64 connections (docs/benchmarks.md §6); since plugin calls
-/// run on the workers, 2 and 4 arenas measure the same (§11). The environment's
-/// `MALLOC_ARENA_MAX` still wins.
+/// mimalloc v3 hands freed memory back to the system only after `purge_delay` (1 s by
+/// default), which held 30–40 MiB more than glibc's malloc did, idle and during a backlog;
+/// with 10 ms it holds about as much (68–124 against 73–114 MiB during a 300,000-message
+/// backlog) for the same throughput gain (docs/benchmarks.md §14; 1 ms cost throughput).
+/// The environment's `MIMALLOC_PURGE_DELAY` still wins.
+fn tune_mimalloc() {
+    // The option's position in mimalloc v3's `mi_option_t` (libmimalloc-sys 0.1.49,
+    // c_src/mimalloc/v3/include/mimalloc.h), which the crate does not name; the crate is
+    // pinned in core/Cargo.toml for that reason.
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one of mimalloc's options, by value, before the runtime starts its
+        // threads.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
+    }
+}
+
+/// What still goes through glibc's malloc (SQLite's page cache and statements, on the journal
+/// writer, the checkpoint thread and the blocking threads that run reads) is capped at two
+/// arenas: glibc gives each thread that allocates its own arena (up to 8 per core), which each
+/// keep their high-water mark; before mimalloc, when all allocations went there, 10+ arenas of
+/// 15–35 MiB took the RSS to 380 MiB during a 1,000,000-message backlog, against 152 MiB with
+/// two (docs/benchmarks.md §6). The environment's `MALLOC_ARENA_MAX` still wins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
