@@ -93,6 +93,18 @@ fn open(dir: &tempfile::TempDir) -> Journal {
     Journal::open(&dir.path().join("data").join("journal.db")).unwrap()
 }
 
+/// A journal whose busy transactions wait a long time (1 s, returned), so that a test of
+/// the commit wait does not depend on the machine's speed.
+fn open_with_long_wait(dir: &tempfile::TempDir) -> (Journal, Duration) {
+    let wait = Duration::from_secs(1);
+    let options = JournalOptions {
+        commit_wait: wait,
+        ..Default::default()
+    };
+    let j = Journal::open_with(&dir.path().join("journal.db"), options).unwrap();
+    (j, wait)
+}
+
 fn ids(items: &[OutboxItem]) -> Vec<String> {
     items.iter().map(|i| i.record_id.clone()).collect()
 }
@@ -1310,16 +1322,7 @@ async fn an_unreadable_record_is_dead_lettered_and_does_not_block_its_destinatio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_transaction_waits_for_more_writes_and_a_lone_one_does_not() {
     let dir = tempfile::tempdir().unwrap();
-    // A long wait, so that the test does not depend on the machine's speed.
-    let wait = Duration::from_secs(1);
-    let j = Journal::open_with(
-        &dir.path().join("journal.db"),
-        JournalOptions {
-            commit_wait: wait,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (j, wait) = open_with_long_wait(&dir);
 
     // Alone: committed at once.
     let started = Instant::now();
@@ -1356,15 +1359,7 @@ async fn a_busy_transaction_waits_for_more_writes_and_a_lone_one_does_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_write_that_fails_fails_alone_in_the_waiting_transaction() {
     let dir = tempfile::tempdir().unwrap();
-    let wait = Duration::from_secs(1);
-    let j = Journal::open_with(
-        &dir.path().join("journal.db"),
-        JournalOptions {
-            commit_wait: wait,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (j, wait) = open_with_long_wait(&dir);
     j.exec_on_writer(
         "CREATE TEMP TRIGGER reject_bad BEFORE INSERT ON messages WHEN NEW.source = 'bad'
          BEGIN SELECT RAISE(ABORT, 'rejected by test'); END;",
