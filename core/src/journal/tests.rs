@@ -105,6 +105,17 @@ fn open_with_long_wait(dir: &tempfile::TempDir) -> (Journal, Duration) {
     (j, wait)
 }
 
+/// From now on the writer refuses (with "rejected by test") every message whose source is
+/// `bad`: a request that fails inside a batch.
+async fn refuse_source_bad(j: &Journal) {
+    j.exec_on_writer(
+        "CREATE TEMP TRIGGER reject_bad BEFORE INSERT ON messages WHEN NEW.source = 'bad'
+         BEGIN SELECT RAISE(ABORT, 'rejected by test'); END;",
+    )
+    .await
+    .unwrap();
+}
+
 fn ids(items: &[OutboxItem]) -> Vec<String> {
     items.iter().map(|i| i.record_id.clone()).collect()
 }
@@ -584,12 +595,7 @@ async fn a_full_disk_is_reported_as_such_and_nothing_is_kept() {
 async fn a_failing_request_fails_alone_in_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let j = open(&dir);
-    j.exec_on_writer(
-        "CREATE TEMP TRIGGER reject_bad BEFORE INSERT ON messages WHEN NEW.source = 'bad'
-         BEGIN SELECT RAISE(ABORT, 'rejected by test'); END;",
-    )
-    .await
-    .unwrap();
+    refuse_source_bad(&j).await;
     let n = 300;
     let barrier = Arc::new(tokio::sync::Barrier::new(n));
     let tasks: Vec<_> = (0..n)
@@ -1026,12 +1032,7 @@ async fn pending_counts_follow_commits_marks_and_operators_and_survive_reopen() 
     assert_pending_counts_match(&j, &both).await;
 
     // A request that fails in its batch moves nothing.
-    j.exec_on_writer(
-        "CREATE TEMP TRIGGER reject_bad BEFORE INSERT ON messages WHEN NEW.source = 'bad'
-         BEGIN SELECT RAISE(ABORT, 'rejected by test'); END;",
-    )
-    .await
-    .unwrap();
+    refuse_source_bad(&j).await;
     let mut bad = adapted("P3", &["D"], &[DEST]);
     bad.source = "bad".into();
     assert!(j.commit_message(bad).await.is_err());
@@ -1360,12 +1361,7 @@ async fn a_busy_transaction_waits_for_more_writes_and_a_lone_one_does_not() {
 async fn a_late_write_that_fails_fails_alone_in_the_waiting_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let (j, wait) = open_with_long_wait(&dir);
-    j.exec_on_writer(
-        "CREATE TEMP TRIGGER reject_bad BEFORE INSERT ON messages WHEN NEW.source = 'bad'
-         BEGIN SELECT RAISE(ABORT, 'rejected by test'); END;",
-    )
-    .await
-    .unwrap();
+    refuse_source_bad(&j).await;
     let send = |name: String, bad: bool| {
         let j = j.clone();
         tokio::spawn(async move {
