@@ -5,10 +5,11 @@
 //! crash between the delivery and the journal mark delivers the record again on restart):
 //!
 //! - [`FileSink`]: `<record id>.json` in the destination folder, holding the record's JSON line
-//!   (envelope + bundle). Written atomically (temp file in the same folder, fsync, rename over the
-//!   final name; one fsync of the folder per batch, [`Sink::sync`], before the batch is marked
-//!   delivered): a reader never sees a partial file, and a re-delivery rewrites the same file
-//!   instead of making a second copy.
+//!   (envelope + bundle). Written atomically: each delivery writes a temp dotfile in the same
+//!   folder; once per batch, before the batch is marked delivered, [`Sink::sync`] makes their
+//!   contents durable (one `syncfs`), renames them over their final names and fsyncs the folder.
+//!   A reader never sees a partial file, even after a power cut, and a re-delivery rewrites the
+//!   same file instead of making a second copy.
 //! - [`HttpSink`], mode `webhook`: POSTs the record JSON line with `Idempotency-Key` and
 //!   `X-Passerelle-Record-Id` set to the record id, so the receiver can drop duplicates.
 //! - [`HttpSink`], mode `fhir-transaction`: POSTs a FHIR `transaction` Bundle to the server base

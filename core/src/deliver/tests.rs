@@ -293,16 +293,34 @@ async fn file_sink_writes_one_atomic_idempotent_file_per_record() {
     let rec = record("M1", 0, "A", COLLECTION);
     let name = format!("{}.json", rec.envelope.id);
 
+    // Written under a temporary dotfile name; the batch's sync puts it in place.
     sink.deliver(&rec).await.unwrap();
+    let staged = files_in(&out);
+    assert!(
+        staged.len() == 1 && staged[0].starts_with(&format!(".{name}.")),
+        "{staged:?}"
+    );
+    sink.sync().await.unwrap();
     assert_eq!(files_in(&out), [name.as_str()], "no temp file left");
     let first = std::fs::read_to_string(out.join(&name)).unwrap();
     let back: Record = serde_json::from_str(&first).unwrap();
     assert_eq!(back.envelope, rec.envelope);
     assert_eq!(back.bundle.get(), rec.bundle.get());
 
-    // A re-delivery (e.g. after a crash before the mark) rewrites the same file.
+    // Delivered again with the same content: nothing is written, the sync has nothing to move.
+    sink.deliver(&rec).await.unwrap();
+    assert_eq!(files_in(&out), [name.as_str()]);
+    sink.sync().await.unwrap();
+
+    // A re-delivery over different content (e.g. a file torn by a crash) replaces it.
     std::fs::write(out.join(&name), "partial garbage").unwrap();
     sink.deliver(&rec).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join(&name)).unwrap(),
+        "partial garbage",
+        "not in place before the sync"
+    );
+    sink.sync().await.unwrap();
     assert_eq!(files_in(&out), [name.as_str()]);
     assert_eq!(std::fs::read_to_string(out.join(&name)).unwrap(), first);
 
@@ -315,15 +333,60 @@ async fn file_sink_writes_one_atomic_idempotent_file_per_record() {
         .unwrap_err();
     assert!(err.retryable, "{err:?}");
 
-    // The folder's fsync (once per batch) succeeds on the folder written to, and fails,
-    // retryably, when the folder is gone: the batch is then not marked delivered.
-    sink.sync().await.unwrap();
+    // The sync fails, retryably, when the folder is gone: the batch is then not marked
+    // delivered.
     std::fs::remove_dir_all(&out).unwrap();
     let err = sink.sync().await.unwrap_err();
     assert!(
         err.retryable && err.message.contains("cannot sync"),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_failed_file_sync_publishes_nothing_and_leaves_no_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sink = FileSink::new(out.clone());
+    let (a, b) = (
+        record("M1", 0, "A", COLLECTION),
+        record("M2", 0, "B", COLLECTION),
+    );
+    sink.deliver(&a).await.unwrap();
+    sink.deliver(&b).await.unwrap();
+    // A folder where `b`'s final name should go: its rename fails, after `a`'s succeeded.
+    std::fs::create_dir(out.join(format!("{}.json", b.envelope.id))).unwrap();
+    let err = sink.sync().await.unwrap_err();
+    assert!(
+        err.retryable && err.message.contains("cannot rename"),
+        "{err:?}"
+    );
+    let left = files_in(&out);
+    assert!(
+        left.iter().all(|n| !n.starts_with('.')),
+        "temp files removed: {left:?}"
+    );
+    // Nothing is left staged: the next sync has nothing to do and succeeds.
+    std::fs::remove_dir(out.join(format!("{}.json", b.envelope.id))).unwrap();
+    sink.sync().await.unwrap();
+    assert_eq!(files_in(&out), [format!("{}.json", a.envelope.id)]);
+}
+
+#[tokio::test]
+async fn file_deliveries_never_synced_leave_no_temp_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sink = FileSink::new(out.clone());
+    let clone = sink.clone();
+    clone
+        .deliver(&record("M1", 0, "A", COLLECTION))
+        .await
+        .unwrap();
+    assert_eq!(files_in(&out).len(), 1, "staged");
+    drop(clone);
+    assert_eq!(files_in(&out).len(), 1, "a clone's drop keeps the batch");
+    drop(sink);
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
