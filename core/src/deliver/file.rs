@@ -29,15 +29,21 @@ pub struct FileSink {
     staged: Arc<Mutex<Staged>>,
 }
 
-/// Temporary file → final name, in the order written.
+/// The batch being written: temporary file → final name, in the order written, and the folder
+/// opened before the first of them was written.
 #[derive(Debug, Default)]
-struct Staged(Vec<(PathBuf, PathBuf)>);
+struct Staged {
+    files: Vec<(PathBuf, PathBuf)>,
+    /// `syncfs` reports a write-back error only to descriptors opened before it happened: this
+    /// one is opened before the batch's first write, so an error writing any of them is seen.
+    folder: Option<fs::File>,
+}
 
 impl Drop for Staged {
     /// Staged files never synced (the sink dropped between a delivery and its batch's sync) were
     /// never reported delivered: they are retried, so their temporary files go.
     fn drop(&mut self) {
-        for (tmp, _) in self.0.drain(..) {
+        for (tmp, _) in self.files.drain(..) {
             let _ = fs::remove_file(tmp);
         }
     }
@@ -70,8 +76,9 @@ impl FileSink {
         let dir = self.dir.clone();
         let staged = self.staged.clone();
         tokio::task::spawn_blocking(move || {
+            open_folder(&dir, &staged)?;
             if let Some(file) = write_staged(&dir, &format!("{id}.json"), &content)? {
-                lock(&staged).0.push(file);
+                lock(&staged).files.push(file);
             }
             Ok::<_, io::Error>(())
         })
@@ -88,8 +95,8 @@ impl FileSink {
         let staged = self.staged.clone();
         tokio::task::spawn_blocking(move || {
             let mut staged = lock(&staged);
-            let files = std::mem::take(&mut staged.0);
-            let result = publish(&dir, &files);
+            let files = std::mem::take(&mut staged.files);
+            let result = publish(&dir, staged.folder.take(), &files);
             if result.is_err() {
                 for (tmp, _) in &files {
                     let _ = fs::remove_file(tmp);
@@ -108,17 +115,35 @@ fn lock(staged: &Mutex<Staged>) -> std::sync::MutexGuard<'_, Staged> {
     staged.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The folder (created if need be), opened once per batch before its first write.
+fn open_folder(dir: &Path, staged: &Mutex<Staged>) -> io::Result<()> {
+    let mut staged = lock(staged);
+    if staged.folder.is_none() {
+        fs::create_dir_all(dir)
+            .and_then(|()| fs::File::open(dir))
+            .map(|folder| staged.folder = Some(folder))
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
 /// Content durable, then the renames, then the folder: in this order, a crash leaves each
 /// record either absent, or complete under its final name.
-fn publish(dir: &Path, files: &[(PathBuf, PathBuf)]) -> Result<(), String> {
+fn publish(
+    dir: &Path,
+    folder: Option<fs::File>,
+    files: &[(PathBuf, PathBuf)],
+) -> Result<(), String> {
+    let cannot_sync = |e: io::Error| format!("cannot sync {}: {e}", dir.display());
     if !files.is_empty() {
-        sync_contents(dir, files).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+        let folder = folder.ok_or_else(|| cannot_sync(io::Error::other("folder not open")))?;
+        sync_contents(&folder, files).map_err(cannot_sync)?;
     }
     for (tmp, target) in files {
         fs::rename(tmp, target)
             .map_err(|e| format!("cannot rename to {}: {e}", target.display()))?;
     }
-    sync_dir(dir).map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+    sync_dir(dir).map_err(cannot_sync)
 }
 
 /// Record ids are hex; refuse anything that could escape the folder or hide as a dotfile.
@@ -140,7 +165,6 @@ fn write_staged(dir: &Path, name: &str, content: &[u8]) -> io::Result<Option<(Pa
     let ctx = |what: &str, path: &Path, e: io::Error| {
         io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
     };
-    fs::create_dir_all(dir).map_err(|e| ctx("cannot create", dir, e))?;
     let target = dir.join(name);
     if already_there(&target, content) {
         // The earlier write may not have reached the folder's fsync before the crash: the
@@ -173,11 +197,11 @@ fn already_there(path: &Path, content: &[u8]) -> bool {
 }
 
 /// The staged files' contents on disk: one `syncfs` of the folder's file system (it also
-/// flushes other dirty files there; it reports write-back errors since Linux 5.8).
+/// flushes other dirty files there; it reports write-back errors since Linux 5.8, to
+/// descriptors opened before them).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn sync_contents(dir: &Path, _files: &[(PathBuf, PathBuf)]) -> io::Result<()> {
+fn sync_contents(folder: &fs::File, _files: &[(PathBuf, PathBuf)]) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let folder = fs::File::open(dir)?;
     // SAFETY: `syncfs` reads nothing but the descriptor, which `folder` keeps open.
     if unsafe { libc::syncfs(folder.as_raw_fd()) } == 0 {
         Ok(())
@@ -187,7 +211,7 @@ fn sync_contents(dir: &Path, _files: &[(PathBuf, PathBuf)]) -> io::Result<()> {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn sync_contents(_dir: &Path, files: &[(PathBuf, PathBuf)]) -> io::Result<()> {
+fn sync_contents(_folder: &fs::File, files: &[(PathBuf, PathBuf)]) -> io::Result<()> {
     files
         .iter()
         .try_for_each(|(tmp, _)| fs::File::open(tmp)?.sync_all())
