@@ -7,12 +7,14 @@
 //! folder so that the names are durable too. A reader of the folder never sees a partial file
 //! under a final name, even after a power cut: a rename only happens once its content is on disk.
 //! One file-system sync per batch instead of one fsync per record: each fsync is an I/O round
-//! trip and, in a VM, an exit to the hypervisor (docs/benchmarks.md section 15).
+//! trip and, in a VM, an exit to the hypervisor (docs/benchmarks.md section 15). Temp files a
+//! crash left behind are removed at the sink's first delivery once they are an hour old.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 
@@ -37,7 +39,13 @@ struct Staged {
     /// `syncfs` reports a write-back error only to descriptors opened before it happened: this
     /// one is opened before the batch's first write, so an error writing any of them is seen.
     folder: Option<fs::File>,
+    /// Whether the folder was swept of stale temp files (once per sink).
+    swept: bool,
 }
+
+/// A temp file older than this is left over from a crash (a batch syncs within seconds), not
+/// one another process sharing the folder is writing.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
 
 impl Drop for Staged {
     /// Staged files never synced (the sink dropped between a delivery and its batch's sync) were
@@ -124,7 +132,49 @@ fn open_folder(dir: &Path, staged: &Mutex<Staged>) -> io::Result<()> {
             .map(|folder| staged.folder = Some(folder))
             .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", dir.display())))?;
     }
+    if !staged.swept {
+        staged.swept = true;
+        sweep_stale_temps(dir, SystemTime::now());
+    }
     Ok(())
+}
+
+/// Removes this sink's temp files (`.<record id>.json.<16 hex digits>.tmp`) older than
+/// [`STALE_TEMP`]: a crash between a delivery and its batch's sync leaves them, and their
+/// records are delivered again under new temp names. Best effort: a file that cannot be read
+/// or removed stays. Reads the whole folder once, at the sink's first delivery.
+fn sweep_stale_temps(dir: &Path, now: SystemTime) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut removed = 0u64;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = name.to_str().is_some_and(is_temp_name)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_TEMP));
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(folder = %dir.display(), removed, "removed stale temp files of the file destination");
+    }
+}
+
+/// `.<stem>.json.<16 hex digits>.tmp`, the names [`write_staged`] gives.
+fn is_temp_name(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let Some((stem, hex)) = inner.rsplit_once('.') else {
+        return false;
+    };
+    hex.len() == 16
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && stem.strip_suffix(".json").is_some_and(is_safe_file_stem)
 }
 
 /// Content durable, then the renames, then the folder: in this order, a crash leaves each
@@ -227,4 +277,26 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
     // Directories cannot be opened for syncing on Windows; the rename is durable once
     // the file system flushes its metadata.
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_exactly() {
+        assert!(is_temp_name(".0a1b-c.json.0123456789abcdef.tmp"));
+        for other in [
+            "0a1b.json",
+            ".0a1b.json.0123456789abcdef",
+            ".0a1b.json.0123456789abcde.tmp",
+            ".0a1b.json.0123456789abcdeg.tmp",
+            ".0a1b.txt.0123456789abcdef.tmp",
+            "..json.0123456789abcdef.tmp",
+            ".keep",
+            ".tmp",
+        ] {
+            assert!(!is_temp_name(other), "{other}");
+        }
+    }
 }

@@ -373,6 +373,36 @@ async fn a_failed_file_sync_publishes_nothing_and_leaves_no_temp_file() {
 }
 
 #[tokio::test]
+async fn the_first_file_delivery_sweeps_temp_files_left_by_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let aged = |name: &str, age: Duration| {
+        let f = std::fs::File::create(out.join(name)).unwrap();
+        f.set_modified(std::time::SystemTime::now() - age).unwrap();
+    };
+    let stale = ".0a1b.json.0123456789abcdef.tmp";
+    let fresh = ".0a1c.json.fedcba9876543210.tmp"; // maybe another process's, in flight
+    aged(stale, Duration::from_secs(2 * 3600));
+    aged(fresh, Duration::from_secs(60));
+    aged(".not-ours.tmp", Duration::from_secs(2 * 3600));
+    aged("0a1d.json", Duration::from_secs(2 * 3600));
+
+    let sink = FileSink::new(out.clone());
+    let rec = record("M1", 0, "A", COLLECTION);
+    sink.deliver(&rec).await.unwrap();
+    sink.sync().await.unwrap();
+    let mut expected = vec![
+        ".not-ours.tmp".to_string(),
+        "0a1d.json".to_string(),
+        fresh.to_string(),
+        format!("{}.json", rec.envelope.id),
+    ];
+    expected.sort();
+    assert_eq!(files_in(&out), expected);
+}
+
+#[tokio::test]
 async fn file_deliveries_never_synced_leave_no_temp_file_behind() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
