@@ -51,9 +51,7 @@ impl Drop for Staged {
     /// Staged files never synced (the sink dropped between a delivery and its batch's sync) were
     /// never reported delivered: they are retried, so their temporary files go.
     fn drop(&mut self) {
-        for (tmp, _) in self.files.drain(..) {
-            let _ = fs::remove_file(tmp);
-        }
+        remove_temps(&self.files);
     }
 }
 
@@ -106,9 +104,7 @@ impl FileSink {
             let files = std::mem::take(&mut staged.files);
             let result = publish(&dir, staged.folder.take(), &files);
             if result.is_err() {
-                for (tmp, _) in &files {
-                    let _ = fs::remove_file(tmp);
-                }
+                remove_temps(&files);
             }
             result
         })
@@ -164,7 +160,21 @@ fn sweep_stale_temps(dir: &Path, now: SystemTime) {
     }
 }
 
-/// `.<stem>.json.<16 hex digits>.tmp`, the names [`write_staged`] gives.
+/// Best effort: the temp files of deliveries that will not be published (already renamed
+/// ones are simply not found).
+fn remove_temps(files: &[(PathBuf, PathBuf)]) {
+    for (tmp, _) in files {
+        let _ = fs::remove_file(tmp);
+    }
+}
+
+/// A fresh temp name for the file `name` (`<record id>.json`): a dotfile, so that readers of the
+/// folder skip it, with a random part, so that two writers of the same record do not collide.
+fn temp_name(name: &str) -> String {
+    format!(".{name}.{:016x}.tmp", rand::rng().random::<u64>())
+}
+
+/// Whether `name` is one that [`temp_name`] gives: `.<stem>.json.<16 hex digits>.tmp`.
 fn is_temp_name(name: &str) -> bool {
     let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
         return false;
@@ -221,7 +231,7 @@ fn write_staged(dir: &Path, name: &str, content: &[u8]) -> io::Result<Option<(Pa
         // batch's `sync` covers it.
         return Ok(None);
     }
-    let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand::rng().random::<u64>()));
+    let tmp = dir.join(temp_name(name));
     let written = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -286,6 +296,10 @@ mod tests {
     #[test]
     fn temp_names_are_recognised_exactly() {
         assert!(is_temp_name(".0a1b-c.json.0123456789abcdef.tmp"));
+        for _ in 0..100 {
+            let name = temp_name("0a1b-c.json");
+            assert!(is_temp_name(&name), "{name}");
+        }
         for other in [
             "0a1b.json",
             ".0a1b.json.0123456789abcdef",
