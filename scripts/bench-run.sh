@@ -6,7 +6,8 @@
 #   hold: nothing routed (journal only); file: every lab result to a file destination, checked.
 # Env: BIN (default target/release/passerelle; set it to compare two builds), WORK (default
 # /tmp/passerelle-bench-run), PORT (default 2575), ADMIN_PORT (default 8798: the admin API,
-# for the journal's counters), COMMIT_WAIT (sets [journal] commit_wait, e.g. "1ms").
+# for the journal's counters), COMMIT_WAIT (sets [journal] commit_wait, e.g. "1ms"), WASM (the
+# hl7v2-lab component; default target/wasm32-wasip2/plugin/hl7v2_lab.wasm).
 # Prints: msg/s, p50, p99, p99.9 (µs), AA, errors, files missing, daemon CPU µs and context
 # switches per message, and journal writes per commit (the group-commit batch: messages, and
 # in file mode the deliveries' marks too). The daemon's metrics at the end: $WORK/metrics.txt.
@@ -17,13 +18,14 @@ B=${BIN:-$ROOT/target/release/passerelle}
 W=${WORK:-/tmp/passerelle-bench-run}
 PORT=${PORT:-2575}
 ADMIN_PORT=${ADMIN_PORT:-8798}
+WASM=${WASM:-$ROOT/target/wasm32-wasip2/plugin/hl7v2_lab.wasm}
 TOKEN=bench-run-token-only-on-localhost
 mkdir -p "$W"
 cat > "$W/passerelle.toml" <<TOML
 data_dir = "data"
 routes = "routes.toml"
 [plugins.hl7v2-lab]
-path = "$ROOT/target/wasm32-wasip2/plugin/hl7v2_lab.wasm"
+path = "$WASM"
 [sources.lab-mllp]
 type = "mllp"
 listen = "127.0.0.1:$PORT"

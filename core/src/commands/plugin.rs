@@ -131,6 +131,9 @@ const LIB_RS: &str = include_str!("plugin_template/lib.rs.tmpl");
 const README: &str = include_str!("plugin_template/README.md.tmpl");
 const SAMPLE: &str = include_str!("plugin_template/sample.txt");
 const GITIGNORE: &str = include_str!("plugin_template/gitignore.tmpl");
+/// The workspace's Cargo configuration (the plugins' compiler flags): a crate outside a
+/// checkout does not see it, so it gets a copy.
+const CARGO_CONFIG: &str = include_str!("../../../.cargo/config.toml");
 
 fn generate(name: &str, dir: &Path, search: &SdkSearch) -> anyhow::Result<Generated> {
     check_name(name)?;
@@ -225,6 +228,12 @@ fn generate(name: &str, dir: &Path, search: &SdkSearch) -> anyhow::Result<Genera
         {
             std::fs::copy(&lock, crate_dir.join("Cargo.lock"))
                 .with_context(|| format!("copying {}", lock.display()))?;
+        }
+        if layout == Layout::Standalone {
+            let path = crate_dir.join(".cargo/config.toml");
+            std::fs::create_dir_all(crate_dir.join(".cargo"))?;
+            std::fs::write(&path, CARGO_CONFIG)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         Ok(())
     };
@@ -384,6 +393,8 @@ mod tests {
         assert!(!m.contains_key("workspace") && !m.contains_key("profile"));
         assert_eq!(m["lib"]["crate-type"].as_array().unwrap().len(), 2);
         assert!(!g.dir.join("Cargo.lock").exists());
+        // The checkout's own .cargo/config.toml applies to its members.
+        assert!(!g.dir.join(".cargo").exists());
         for file in [
             "Cargo.toml",
             "src/lib.rs",
@@ -430,6 +441,13 @@ mod tests {
         assert!(Path::new(&sdk_path(&m)).is_absolute());
         assert!(m["workspace"].as_table().unwrap().is_empty());
         assert_eq!(m["profile"]["plugin"]["panic"].as_str(), Some("abort"));
+        let cargo_config: toml::Table =
+            toml::from_str(&std::fs::read_to_string(g.dir.join(".cargo/config.toml")).unwrap())
+                .unwrap();
+        assert_eq!(
+            cargo_config["target"]["wasm32-wasip2"]["rustflags"],
+            toml::Value::from(vec!["-C", "llvm-args=-inline-threshold=2000"])
+        );
         assert_eq!(
             std::fs::read_to_string(g.dir.join("Cargo.lock")).unwrap(),
             "version = 4\n"
