@@ -47,7 +47,27 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the servers and waits until each accepts client connections (the JetStream
     /// leader election may still be under way: clients retry).
+    ///
+    /// The ports come from `free_port`, which releases them before `nats-server` binds them:
+    /// another test's listener or an outgoing connection can take one in between, and that
+    /// server exits at once. A failed start is retried with fresh ports (three attempts);
+    /// the panic after the third carries every attempt's reason and the servers' logs.
     pub fn start(n: usize) -> Cluster {
+        let mut failures = String::new();
+        for attempt in 1..=3 {
+            let mut cluster = Cluster::spawn_all(n);
+            match cluster.wait_listening() {
+                Ok(()) => return cluster,
+                Err(why) => {
+                    failures.push_str(&format!("attempt {attempt}: {why}\n{}", cluster.logs()));
+                    drop(cluster);
+                }
+            }
+        }
+        panic!("nats cluster of {n} did not start:\n{failures}");
+    }
+
+    fn spawn_all(n: usize) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let servers: Vec<Server> = (0..n)
             .map(|i| Server {
@@ -62,10 +82,30 @@ impl Cluster {
         for i in 0..n {
             cluster.spawn(i);
         }
-        for s in &cluster.servers {
-            wait_port(s.client_port, &s.name);
-        }
         cluster
+    }
+
+    /// Waits for every server's client port; an `Err` names the server that exited before
+    /// listening (most likely a port taken) or stayed silent for 20 s.
+    fn wait_listening(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for s in &mut self.servers {
+            let addr: SocketAddr = ([127, 0, 0, 1], s.client_port).into();
+            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+                if let Some(Ok(Some(status))) = s.child.as_mut().map(Child::try_wait) {
+                    s.child = None;
+                    return Err(format!("nats-server {} exited ({status})", s.name));
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "nats-server {} did not listen on {} within 20 s",
+                        s.name, s.client_port
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
     }
 
     fn spawn(&mut self, i: usize) {
@@ -157,17 +197,5 @@ impl Drop for Cluster {
         for i in 0..self.servers.len() {
             self.kill(i);
         }
-    }
-}
-
-fn wait_port(port: u16, name: &str) {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nats-server {name} did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
