@@ -4,16 +4,44 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{passerelle_bin, wasm};
 
-/// A free TCP port on 127.0.0.1 (bound then released; the daemon binds it right after).
+/// A TCP port on 127.0.0.1 that nothing listens on, for a daemon or server a test starts.
+///
+/// The port is released before the child binds it. A port of the kernel's ephemeral range
+/// (where `bind(0)` picks) can meanwhile become the local port of any outgoing connection —
+/// a test client, a daemon's delivery, a NATS route — and the child then fails to bind (a CI
+/// run lost a NATS server so). Ports are therefore taken below that range, where only
+/// listeners compete, from a counter shared by the test process's threads, starting at an
+/// offset derived from the process id so that two test processes rarely meet.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (lo, hi) = test_port_range();
+    let span = u32::from(hi - lo);
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // Below `hi`, so the cast cannot truncate.
+        let port = lo + ((start + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {lo} and {hi}");
+}
+
+/// The 10,000 ports just below the ephemeral range (`ip_local_port_range`, 32768 by
+/// default).
+fn test_port_range() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let hi = ephemeral_low.max(11_024);
+    (hi - 10_000, hi)
 }
 
 /// A test installation: a folder with `passerelle.toml`, `routes.toml` and a data dir.
@@ -281,4 +309,31 @@ pub fn records_by_message(dir: &Path) -> std::collections::HashMap<String, Vec<S
         by_message.entry(smid.to_string()).or_default().push(name);
     }
     by_message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let (lo, hi) = test_port_range();
+        let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            ports.len(),
+            "a port was given twice: {ports:?}"
+        );
+        for p in ports {
+            assert!((lo..hi).contains(&p), "{p} outside {lo}..{hi}");
+            TcpListener::bind(("127.0.0.1", p)).expect("a free port binds");
+        }
+        // A connection's local port comes from the ephemeral range, never from ours.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let conn = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert!(conn.local_addr().unwrap().port() >= hi);
+    }
 }

@@ -49,8 +49,8 @@ impl Cluster {
     /// leader election may still be under way: clients retry).
     ///
     /// The ports come from `free_port`, which releases them before `nats-server` binds them:
-    /// another test's listener or an outgoing connection can take one in between, and that
-    /// server exits at once. A failed start is retried with fresh ports (three attempts);
+    /// another process's listener can still take one in between, and that server exits at
+    /// once. A failed start is retried with fresh ports (three attempts);
     /// the panic after the third carries every attempt's reason and the servers' logs.
     pub fn start(n: usize) -> Cluster {
         let mut failures = String::new();
