@@ -66,6 +66,9 @@ pub const V2_0203: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
 pub const V2_0074: &str = "http://terminology.hl7.org/CodeSystem/v2-0074";
 /// v2 table 0487, specimen types.
 pub const V2_0487: &str = "http://terminology.hl7.org/CodeSystem/v2-0487";
+/// v2 table 0078, abnormal flags: the system of the few flags the v2-to-FHIR ConceptMap leaves
+/// out of [`V3_OBSERVATION_INTERPRETATION`] (`AC`, `HM`, `OBX`, `QCF`, `TOX`).
+pub const V2_0078: &str = "http://terminology.hl7.org/CodeSystem/v2-0078";
 /// Observation interpretation (`N`, `H`, `L`, `HH`, `LL`, `A`, `AA`...); R4 maps the v2
 /// table 0078 flags (OBX-8) onto this system.
 pub const V3_OBSERVATION_INTERPRETATION: &str =

@@ -8,6 +8,7 @@ use passerelle_plugin_sdk::fhir::{
 use passerelle_plugin_sdk::fhir::{Decimal, SimpleQuantity};
 use passerelle_plugin_sdk::hl7::{Component, Field, Repetition};
 
+use passerelle_plugin_sdk::hl7::fhir::interpretation_code;
 use passerelle_plugin_sdk::hl7::fhir::text::{
     Comps, comp, fhir_code, is_oid, is_uri, trim_cow, urn,
 };
@@ -245,79 +246,14 @@ pub fn simple_quantity(value: Decimal, unit: &Unit) -> SimpleQuantity {
 
 // --- Interpretation (OBX-8): v2 table 0078 → v3 ObservationInterpretation ---
 
-/// Active codes of the ConceptMap `InterpretationCodes` (v2-to-FHIR IG): same code, v3 system;
-/// the display. A `match`, not a table searched at run time: the compiler compares each code
-/// as one or two loads, where a table search calls `memcmp` (a byte loop inside the sandbox)
-/// for every entry of the same length.
-fn interpretation_display(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "<" => "Off scale low",
-        ">" => "Off scale high",
-        "A" => "Abnormal",
-        "AA" => "Critical abnormal",
-        "B" => "Better",
-        "CAR" => "Carrier",
-        "D" => "Significant change down",
-        "DET" => "Detected",
-        "E" => "Equivocal",
-        "EX" => "outside threshold",
-        "EXP" => "Expected",
-        "H" => "High",
-        "HH" => "Critical high",
-        "HU" => "Significantly high",
-        "I" => "Intermediate",
-        "IE" => "Insufficient evidence",
-        "IND" => "Indeterminate",
-        "L" => "Low",
-        "LL" => "Critical low",
-        "LU" => "Significantly low",
-        "MS" => "moderately susceptible",
-        "N" => "Normal",
-        "NCL" => "No CLSI defined breakpoint",
-        "ND" => "Not detected",
-        "NEG" => "Negative",
-        "NR" => "Non-reactive",
-        "NS" => "Non-susceptible",
-        "POS" => "Positive",
-        "R" => "Resistant",
-        "RR" => "Reactive",
-        "S" => "Susceptible",
-        "SDD" => "Susceptible-dose dependent",
-        "SYN-R" => "Synergy - resistant",
-        "SYN-S" => "Synergy - susceptible",
-        "U" => "Significant change up",
-        "VS" => "very susceptible",
-        "UNE" => "Unexpected",
-        "W" => "Worse",
-        "WR" => "Weakly reactive",
-        _ => return None,
-    })
-}
-
-/// Codes of table 0078 the ConceptMap leaves unmapped (inactive in v3): kept in the v2 system.
-fn interpretation_v2_only(code: &str) -> bool {
-    matches!(code, "AC" | "HM" | "OBX" | "QCF" | "TOX")
-}
-
 /// One OBX-8 repetition as an interpretation concept.
 pub fn interpretation(rep: &Repetition<'_>) -> Option<CodeableConcept> {
     let code = comp(rep, 1);
     if code.is_empty() {
         return None;
     }
-    if let Some(display) = interpretation_display(&code) {
-        return Some(CodeableConcept::coded(
-            systems::V3_OBSERVATION_INTERPRETATION,
-            code.as_ref(),
-            Some(display),
-        ));
-    }
-    if interpretation_v2_only(&code) {
-        return Some(CodeableConcept::coded(
-            "http://terminology.hl7.org/CodeSystem/v2-0078",
-            code.as_ref(),
-            None,
-        ));
+    if let Some(coded) = interpretation_code(&code) {
+        return Some(coded);
     }
     // Not a table 0078 code: keep what was sent as text.
     let text = comp(rep, 2);

@@ -9,6 +9,7 @@ use passerelle_plugin_sdk::fhir::{
     NameUse, Observation, ObservationReferenceRange, ObservationStatus, ObservationValue, Patient,
     Quantity, QuantityComparator, Reference, Specimen, SpecimenCollection, non_empty, systems,
 };
+use passerelle_plugin_sdk::hl7::fhir::interpretation_code;
 use passerelle_plugin_sdk::log;
 use passerelle_plugin_sdk::prelude::*;
 use passerelle_plugin_sdk::record::{ins_key_is_valid, ins_kind_from_oid};
@@ -639,49 +640,17 @@ fn split_range(t: &str) -> Option<(&str, &str)> {
     None
 }
 
-/// OBX-8 flags → v3 ObservationInterpretation (same codes as HL7 v2 table 0078).
-const FLAGS: &[(&str, &str)] = &[
-    ("L", "Low"),
-    ("H", "High"),
-    ("LL", "Critical low"),
-    ("HH", "Critical high"),
-    ("<", "Off scale low"),
-    (">", "Off scale high"),
-    ("N", "Normal"),
-    ("A", "Abnormal"),
-    ("AA", "Critical abnormal"),
-    ("U", "Significant change up"),
-    ("D", "Significant change down"),
-    ("B", "Better"),
-    ("W", "Worse"),
-    ("R", "Resistant"),
-    ("I", "Intermediate"),
-    ("S", "Susceptible"),
-    ("MS", "moderately susceptible"),
-    ("VS", "very susceptible"),
-    ("HU", "Significantly high"),
-    ("LU", "Significantly low"),
-    ("POS", "Positive"),
-    ("NEG", "Negative"),
-    ("DET", "Detected"),
-    ("ND", "Not detected"),
-    ("IND", "Indeterminate"),
-    ("E", "Equivocal"),
-];
-
-/// One OBX-8 flag; an unknown one is kept as text.
+/// One result flag (HL7 v2 table 0078 codes, any case) as an interpretation; a flag outside
+/// the table is kept as text.
 pub fn interpretation(code: &str) -> Option<CodeableConcept> {
     let c = code.trim();
     if c.is_empty() {
         return None;
     }
-    let up = c.to_ascii_uppercase();
-    Some(match FLAGS.iter().find(|(k, _)| *k == up) {
-        Some((k, display)) => {
-            CodeableConcept::coded(systems::V3_OBSERVATION_INTERPRETATION, *k, Some(display))
-        }
-        None => CodeableConcept::from_text(c),
-    })
+    Some(
+        interpretation_code(&c.to_ascii_uppercase())
+            .unwrap_or_else(|| CodeableConcept::from_text(c)),
+    )
 }
 
 // --- Statuses ---

@@ -759,6 +759,17 @@ fn abnormal_flags_to_interpretation() {
         map::interpretation("h").unwrap().coding[0].code.as_deref(),
         Some("H")
     );
+    // The whole table of the v2 adapter (the SDK's), displays included; its v2-only codes
+    // keep the v2 system.
+    let ns = map::interpretation("ns").unwrap();
+    assert_eq!(ns.coding[0].code.as_deref(), Some("NS"));
+    assert_eq!(ns.coding[0].display.as_deref(), Some("Non-susceptible"));
+    assert_eq!(
+        map::interpretation("TOX").unwrap().coding[0]
+            .system
+            .as_deref(),
+        Some("http://terminology.hl7.org/CodeSystem/v2-0078")
+    );
     assert_eq!(
         map::interpretation("??").unwrap().text.as_deref(),
         Some("??")
