@@ -29,7 +29,6 @@ pub mod views;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,19 +37,17 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::config::{AdminConfig, SourceConfig};
 use crate::deliver::Deliveries;
+use crate::http_server::{self, accept_until_shutdown, serve_connection};
 use crate::ingest::SourceInfo;
 use crate::ingest::tls::{self, TlsAcceptor};
 use crate::journal::Journal;
@@ -161,36 +158,15 @@ pub(crate) struct Shared {
     tls: Option<Arc<TlsAcceptor>>,
 }
 
-async fn run(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            biased;
-            _ = crate::ingest::stopped(&mut shutdown) => break,
-            Some(done) = connections.join_next(), if !connections.is_empty() => reap(done),
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve(shared.clone(), stream, peer, shutdown.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin API: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
-    while let Some(done) = connections.join_next().await {
-        reap(done);
-    }
-    tracing::info!("admin API stopped");
-}
+/// The name of this server in the logs.
+const SERVER: &str = "admin API";
 
-fn reap(done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        tracing::error!(error = %e, "admin API connection task failed");
-    }
+async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let for_connections = shutdown.clone();
+    accept_until_shutdown(SERVER, listener, shutdown, |stream, peer| {
+        Some(serve(shared.clone(), stream, peer, for_connections.clone()))
+    })
+    .await;
 }
 
 /// One connection: the TLS handshake first (when configured), then HTTP.
@@ -214,27 +190,13 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: Arc<Shared>,
     stream: S,
     peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let service = service_fn(move |req| {
+    let handler = move |req| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
-    });
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = crate::ingest::stopped(&mut shutdown) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
+        async move { handle(&shared, peer, req).await }
     };
-    if let Err(e) = result {
-        tracing::debug!(peer = %peer, error = %e, "admin API connection error");
-    }
+    serve_connection(SERVER, stream, peer, HEADER_READ_TIMEOUT, shutdown, handler).await;
 }
 
 /// Authentication first (from the head only), then the endpoint.
@@ -258,14 +220,10 @@ async fn handle(
 
 /// 401; the body (if any) is left unread and the connection is closed.
 fn unauthorized() -> Response<Full<Bytes>> {
-    let mut response = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-    let headers = response.headers_mut();
-    headers.insert(
-        WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"passerelle\""),
-    );
-    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    response
+    http_server::unauthorized(
+        error(StatusCode::UNAUTHORIZED, "a valid bearer token is required"),
+        "Bearer realm=\"passerelle\"",
+    )
 }
 
 pub(crate) fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {

@@ -22,7 +22,6 @@
 //! let the requests in progress finish (hyper's graceful shutdown on each connection), then
 //! close.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,22 +32,18 @@ use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
     ALLOW, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER,
-    WWW_AUTHENTICATE,
 };
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::auth::BearerTokens;
 use crate::config::HttpSource;
+use crate::http_server::{self, accept_until_shutdown, serve_connection};
 use crate::ingest::peers::{PeerLimit, PeerPermit};
-use crate::ingest::stopped;
 use crate::ingest::tls::{self, TlsAcceptor};
 use crate::plugin::{PluginError, Rejection};
 use crate::topology::{Ingested, Pipeline, SourceCtx};
@@ -142,7 +137,7 @@ impl HttpListener {
         tokio::spawn(self.run(pipeline, shutdown))
     }
 
-    async fn run(self, pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+    async fn run(self, pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) {
         let HttpListener {
             ctx,
             listener,
@@ -162,45 +157,20 @@ impl HttpListener {
             tls,
         });
         let source = shared.ctx.name.clone();
-        let mut connections = JoinSet::new();
         tracing::info!(source = %source, listen = %addr, path = %shared.path, tls = shared.tls.is_some(), "HTTP listener accepting");
-        loop {
-            tokio::select! {
-                biased;
-                _ = stopped(&mut shutdown) => break,
-                Some(done) = connections.join_next(), if !connections.is_empty() => reap(&source, done),
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let Some(permit) = peers.try_acquire(peer.ip()) else {
-                            crate::telemetry::ingest_refused(&source, "peer-limit");
-                            if peers.should_warn() {
-                                tracing::warn!(source = %source, peer = %peer, max_connections_per_peer = peers.max(), "HTTP: too many connections from this address; closing the new one");
-                            }
-                            drop(stream);
-                            continue;
-                        };
-                        let _ = stream.set_nodelay(true);
-                        connections.spawn(serve(shared.clone(), stream, peer, permit, shutdown.clone()));
-                    }
-                    Err(e) => {
-                        tracing::warn!(source = %source, error = %e, "HTTP: accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-            }
-        }
-        drop(listener);
-        tracing::info!(source = %source, open = connections.len(), "HTTP listener stopped accepting; finishing open connections");
-        while let Some(done) = connections.join_next().await {
-            reap(&source, done);
-        }
-        tracing::info!(source = %source, "HTTP listener stopped");
-    }
-}
-
-fn reap(source: &str, done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        tracing::error!(source = %source, error = %e, "HTTP connection task failed");
+        let server = format!("HTTP source {source}");
+        let for_connections = shutdown.clone();
+        accept_until_shutdown(&server, listener, shutdown, |stream, peer| {
+            let Some(permit) = peers.try_acquire(peer.ip()) else {
+                crate::telemetry::ingest_refused(&source, "peer-limit");
+                if peers.should_warn() {
+                    tracing::warn!(source = %source, peer = %peer, max_connections_per_peer = peers.max(), "HTTP: too many connections from this address; closing the new one");
+                }
+                return None;
+            };
+            Some(serve(shared.clone(), stream, peer, permit, for_connections.clone()))
+        })
+        .await;
     }
 }
 
@@ -227,29 +197,22 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: Arc<Shared>,
     stream: S,
     peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let source = shared.ctx.name.clone();
-    let service = service_fn(move |req| {
+    let server = format!("HTTP source {}", shared.ctx.name);
+    let handler = move |req| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(route(&shared, peer, req).await) }
-    });
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = stopped(&mut shutdown) => {
-            // Finish the request in progress (if any), then close.
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
+        async move { route(&shared, peer, req).await }
     };
-    if let Err(e) = result {
-        tracing::debug!(source = %source, peer = %peer, error = %e, "HTTP connection error");
-    }
+    serve_connection(
+        &server,
+        stream,
+        peer,
+        HEADER_READ_TIMEOUT,
+        shutdown,
+        handler,
+    )
+    .await;
 }
 
 async fn route(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -392,14 +355,10 @@ async fn ingest(
 
 /// 401; the body (if any) is left unread and the connection is closed.
 fn unauthorized() -> Response<Full<Bytes>> {
-    let mut response = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-    let headers = response.headers_mut();
-    headers.insert(
-        WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"passerelle\""),
-    );
-    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    response
+    http_server::unauthorized(
+        error(StatusCode::UNAUTHORIZED, "a valid bearer token is required"),
+        "Bearer realm=\"passerelle\"",
+    )
 }
 
 fn health() -> Response<Full<Bytes>> {

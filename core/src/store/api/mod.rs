@@ -10,7 +10,6 @@
 mod fhir;
 mod patient;
 
-use std::convert::Infallible;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,21 +18,19 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use super::RecordStore;
 use super::actors::Actors;
 use super::policy::{Actor, Mode};
 use super::read::Session;
 use crate::config::RecordStoreApi;
+use crate::http_server::{self, accept_until_shutdown, serve_connection};
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -120,63 +117,27 @@ impl ApiServer {
     }
 }
 
-async fn run(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            biased;
-            _ = crate::ingest::stopped(&mut shutdown) => break,
-            Some(done) = connections.join_next(), if !connections.is_empty() => reap(done),
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve(shared.clone(), stream, peer, shutdown.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "record store API: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
-    while let Some(done) = connections.join_next().await {
-        reap(done);
-    }
-    tracing::info!("record store API stopped");
-}
+/// The name of this server in the logs.
+const SERVER: &str = "record store API";
 
-fn reap(done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        tracing::error!(error = %e, "record store API connection task failed");
-    }
-}
-
-async fn serve(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let service = service_fn(move |req| {
+async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let for_connections = shutdown.clone();
+    accept_until_shutdown(SERVER, listener, shutdown, |stream, peer| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
-    });
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = crate::ingest::stopped(&mut shutdown) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(peer = %peer, error = %e, "record store API connection error");
-    }
+        let handler = move |req| {
+            let shared = shared.clone();
+            async move { handle(&shared, peer, req).await }
+        };
+        Some(serve_connection(
+            SERVER,
+            stream,
+            peer,
+            HEADER_READ_TIMEOUT,
+            for_connections.clone(),
+            handler,
+        ))
+    })
+    .await;
 }
 
 async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Reply {
@@ -266,19 +227,15 @@ fn mode_of(req: &Request<Incoming>) -> Result<Mode, String> {
 }
 
 fn unauthorized() -> Reply {
-    let mut r = outcome(
-        StatusCode::UNAUTHORIZED,
-        "login",
-        "a valid bearer token is required".into(),
-        None,
-    );
-    r.headers_mut().insert(
-        WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"passerelle-record-store\""),
-    );
-    r.headers_mut()
-        .insert(CONNECTION, HeaderValue::from_static("close"));
-    r
+    http_server::unauthorized(
+        outcome(
+            StatusCode::UNAUTHORIZED,
+            "login",
+            "a valid bearer token is required".into(),
+            None,
+        ),
+        "Bearer realm=\"passerelle-record-store\"",
+    )
 }
 
 /// A FHIR OperationOutcome with one issue; `rule` (R1–R9) goes in its details.
