@@ -1,76 +1,18 @@
 //! An HTTP destination that answers 503 for 30 s and then recovers: every record arrives, none
 //! twice, and the daemon's memory stays flat meanwhile.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use passerelle_tests::daemon::Setup;
 use passerelle_tests::mllp::{MllpClient, msa, oru};
-
-/// A minimal HTTP/1.1 webhook receiver: 503 while `down`, else 200; counts accepted record ids.
-fn webhook(down: Arc<AtomicBool>, accepted: Arc<Mutex<HashMap<String, u32>>>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let down = Arc::clone(&down);
-            let accepted = Arc::clone(&accepted);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut stream = stream;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let (mut len, mut id) = (0usize, String::new());
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        let (k, v) = h.split_once(':').unwrap_or((h, ""));
-                        match k.to_ascii_lowercase().as_str() {
-                            "content-length" => len = v.trim().parse().unwrap_or(0),
-                            "idempotency-key" => id = v.trim().to_string(),
-                            _ => {}
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let status = if down.load(Ordering::SeqCst) {
-                        "503 Service Unavailable"
-                    } else {
-                        *accepted.lock().unwrap().entry(id).or_insert(0) += 1;
-                        "200 OK"
-                    };
-                    let resp = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
-                    if stream.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
+use passerelle_tests::webhook::Webhook;
 
 #[test]
 fn outage_of_30_s_then_recovery_delivers_everything_once() {
     const TOTAL: usize = 2_000;
-    let down = Arc::new(AtomicBool::new(true));
-    let accepted: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let port = webhook(Arc::clone(&down), Arc::clone(&accepted));
+    // 503s without Retry-After: the destination's own back-off paces the retries.
+    let (hook, port) = Webhook::start_without_retry_after(true).unwrap();
     let extra = format!(
         "\n[destinations.hook]\ntype = \"http\"\nurl = \"http://127.0.0.1:{port}/hook\"\nmode = \"webhook\"\nretry = {{ max_attempts = 1000, initial_backoff_ms = 100, max_backoff_ms = 2000 }}\n"
     );
@@ -93,16 +35,21 @@ fn outage_of_30_s_then_recovery_delivers_everything_once() {
         peak = peak.max(daemon.rss_kib());
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(
-        accepted.lock().unwrap().is_empty(),
+    assert_eq!(
+        hook.distinct(),
+        0,
         "nothing is accepted while the server is down"
     );
-    down.store(false, Ordering::SeqCst);
+    assert!(
+        hook.refused.load(Ordering::Relaxed) > 0,
+        "the destination kept trying"
+    );
+    hook.down.store(false, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while accepted.lock().unwrap().len() < TOTAL && Instant::now() < deadline {
+    while hook.distinct() < TOTAL && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    let accepted = accepted.lock().unwrap();
+    let accepted = hook.accepted();
     assert_eq!(
         accepted.len(),
         TOTAL,

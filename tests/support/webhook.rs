@@ -15,15 +15,29 @@ pub struct Webhook {
     /// Requests answered 503.
     pub refused: AtomicU64,
     accepted: Mutex<HashMap<String, u32>>,
+    /// Whether a 503 carries `Retry-After: 1`.
+    retry_after: bool,
 }
 
 impl Webhook {
-    /// Starts listening on a free loopback port; returns the state and the port.
+    /// Starts listening on a free loopback port; returns the state and the port. Its 503s say
+    /// `Retry-After: 1`.
     pub fn start(down: bool) -> std::io::Result<(Arc<Webhook>, u16)> {
+        Self::listen(down, true)
+    }
+
+    /// The same, with 503s that say nothing of when to retry: the sender's own back-off
+    /// decides.
+    pub fn start_without_retry_after(down: bool) -> std::io::Result<(Arc<Webhook>, u16)> {
+        Self::listen(down, false)
+    }
+
+    fn listen(down: bool, retry_after: bool) -> std::io::Result<(Arc<Webhook>, u16)> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let hook = Arc::new(Webhook {
             down: AtomicBool::new(down),
+            retry_after,
             ..Webhook::default()
         });
         let state = Arc::clone(&hook);
@@ -88,7 +102,11 @@ fn serve(state: &Webhook, stream: TcpStream) {
         }
         let resp = if state.down.load(Ordering::SeqCst) {
             state.refused.fetch_add(1, Ordering::Relaxed);
-            "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n"
+            if state.retry_after {
+                "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n"
+            } else {
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+            }
         } else {
             *state
                 .accepted
