@@ -5,11 +5,10 @@
 //! delivered), a new build resumes it too, and a restart keeps it suspended while messages are
 //! held.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use passerelle_tests::daemon::{Setup, free_port};
+use passerelle_tests::http::request;
 use passerelle_tests::mllp::{MllpClient, msa, oru};
 use passerelle_tests::wasm;
 use serde_json::Value;
@@ -30,23 +29,8 @@ fn setup() -> (Setup, u16, tempfile::TempDir) {
 }
 
 fn call(port: u16, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (
-        head.split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        body.to_string(),
-    )
+    let r = request(port, method, path, None, "", "");
+    (r.status, r.body)
 }
 
 fn json(port: u16, method: &str, path: &str) -> Value {

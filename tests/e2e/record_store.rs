@@ -6,12 +6,11 @@
 //! access log; break-glass is flagged and notified; paging; the default two-year window; the
 //! searchset bundles validate (external FHIR validator); an edited audit entry breaks the chain.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use passerelle::store::audit;
 use passerelle_tests::daemon::{Setup, free_port};
+use passerelle_tests::http::{Reply, request};
 use passerelle_tests::mllp::{MllpClient, msa};
 use passerelle_tests::{repo, validate_fhir_file, wasm};
 use serde_json::Value;
@@ -29,41 +28,9 @@ const T_URGENT: &str = "fake-token-urgentist-0000001";
 const T_PATIENT1: &str = "fake-token-patient-1-0000001";
 const T_PATIENT2: &str = "fake-token-patient-2-0000001";
 
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
-    }
-}
-
+/// `extra`: header lines (each ending in CRLF).
 fn call(port: u16, method: &str, path: &str, token: Option<&str>, extra: &str) -> Reply {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{auth}{extra}Content-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    Reply {
-        status: head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        head: head.to_ascii_lowercase(),
-        body: body.to_string(),
-    }
+    request(port, method, path, token, extra, "")
 }
 
 fn get(port: u16, path: &str, token: &str) -> Value {

@@ -78,6 +78,7 @@ pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
 }
 
 pub mod daemon;
+pub mod http;
 pub mod journal;
 pub mod mllp;
 pub mod nats;
