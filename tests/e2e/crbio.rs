@@ -9,10 +9,9 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use passerelle::plugin::{
-    Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
-};
+use passerelle::plugin::{Inbound, Plugin, PluginEngine, PluginError, Rejection};
 use passerelle::record::Record;
+use passerelle_tests::adapt;
 use passerelle_tests::{files_under, passerelle_bin, samples, validate_fhir_file, wasm};
 use serde_json::Value;
 
@@ -24,24 +23,11 @@ const ANS_ORU: &str = "ansforge-hl7v2-exemples/Volets/TRANS_DOC_CDA_HL7V2/V2.1/O
 const SEGUR_ORU: &str = "ansforge-hl7v2-exemples/Vague 2/Trans_Doc-CDA-HL7V2/TRANSMISSION_DOCS_CDA_EN_HL7V2_V2.1/ORU/Transmission initiale ORU/message_ORU_CR_Bio_INIT_N3_SEGUR.hl7";
 
 fn plugin(engine: &PluginEngine) -> Plugin {
-    let spec = PluginSpec {
-        name: "hl7v2-lab".into(),
-        path: wasm("hl7v2-lab"),
-        limits: PluginLimits::default(),
-        settings_json: "{}".into(),
-        sha256: None,
-    };
-    Plugin::load(engine, &spec).unwrap_or_else(|e| panic!("loading hl7v2-lab: {e}"))
+    adapt::load_plugin(engine, "hl7v2-lab", "{}")
 }
 
 fn inbound(payload: &str) -> Inbound {
-    Inbound {
-        payload: payload.as_bytes().to_vec(),
-        content_type: "x-application/hl7-v2+er7".into(),
-        source: "e2e".into(),
-        received_at: "2026-01-01T00:00:00.000Z".into(),
-        charset: None,
-    }
+    adapt::inbound(payload.as_bytes(), "x-application/hl7-v2+er7")
 }
 
 fn read(path: &PathBuf) -> String {

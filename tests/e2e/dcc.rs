@@ -6,10 +6,9 @@
 
 use std::io::Write;
 
-use passerelle::plugin::{
-    Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
-};
-use passerelle_tests::{samples, validate_fhir_file, wasm};
+use passerelle::plugin::{Inbound, Plugin, PluginEngine, PluginError, Rejection};
+use passerelle_tests::adapt;
+use passerelle_tests::{samples, validate_fhir_file};
 use serde_json::Value;
 
 const SAMPLES: [&str; 2] = [
@@ -18,24 +17,11 @@ const SAMPLES: [&str; 2] = [
 ];
 
 fn plugin(engine: &PluginEngine) -> Plugin {
-    let spec = PluginSpec {
-        name: "dcc-oncology".into(),
-        path: wasm("dcc-oncology"),
-        limits: PluginLimits::default(),
-        settings_json: "{}".into(),
-        sha256: None,
-    };
-    Plugin::load(engine, &spec).unwrap_or_else(|e| panic!("loading dcc-oncology: {e}"))
+    adapt::load_plugin(engine, "dcc-oncology", "{}")
 }
 
 fn inbound(payload: &[u8]) -> Inbound {
-    Inbound {
-        payload: payload.to_vec(),
-        content_type: "application/xml".into(),
-        source: "e2e".into(),
-        received_at: "2026-01-01T00:00:00.000Z".into(),
-        charset: None,
-    }
+    adapt::inbound(payload, "application/xml")
 }
 
 fn sample(name: &str) -> String {

@@ -6,49 +6,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use passerelle::plugin::{
-    Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
-};
-use passerelle_tests::{files_under, samples, validate_fhir_file, wasm};
+use passerelle::plugin::{Plugin, PluginEngine, PluginError, Rejection};
+use passerelle_tests::adapt::{self, inbound, message_type};
+use passerelle_tests::{files_under, samples, validate_fhir_file};
 use serde_json::Value;
 
 const HL7: &str = "x-application/hl7-v2+er7";
 const XML: &str = "text/xml";
 
 fn plugin(engine: &PluginEngine) -> Plugin {
-    let spec = PluginSpec {
-        name: "eprescription".into(),
-        path: wasm("eprescription"),
-        limits: PluginLimits::default(),
-        settings_json: "{}".into(),
-        sha256: None,
-    };
-    Plugin::load(engine, &spec).unwrap_or_else(|e| panic!("loading eprescription: {e}"))
-}
-
-fn inbound(payload: &[u8], content_type: &str) -> Inbound {
-    Inbound {
-        payload: payload.to_vec(),
-        content_type: content_type.into(),
-        source: "e2e".into(),
-        received_at: "2026-01-01T00:00:00.000Z".into(),
-        charset: None,
-    }
-}
-
-/// MSH-9 of a message's first line, as `CODE^EVENT`.
-fn message_type(text: &str) -> String {
-    let msh = text
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .next()
-        .unwrap_or("");
-    let msh = msh.split('\r').next().unwrap_or("");
-    let Some(sep) = msh.chars().nth(3) else {
-        return String::new();
-    };
-    let msh9 = msh.split(sep).nth(8).unwrap_or("");
-    msh9.split('^').take(2).collect::<Vec<_>>().join("^")
+    adapt::load_plugin(engine, "eprescription", "{}")
 }
 
 fn label(path: &Path) -> String {

@@ -7,45 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use passerelle::plugin::{Inbound, Plugin, PluginEngine, PluginLimits, PluginSpec};
+use passerelle::plugin::{Inbound, Plugin, PluginEngine};
+use passerelle_tests::adapt::{self, message_type};
 use passerelle_tests::{files_under, passerelle_bin, samples, validate_fhir_file, wasm};
 use serde_json::Value;
 
 const CONTENT_TYPE: &str = "x-application/hl7-v2+er7";
 
 fn plugin(engine: &PluginEngine) -> Plugin {
-    let spec = PluginSpec {
-        name: "hl7v2-lab".into(),
-        path: wasm("hl7v2-lab"),
-        limits: PluginLimits::default(),
-        settings_json: "{}".into(),
-        sha256: None,
-    };
-    Plugin::load(engine, &spec).unwrap_or_else(|e| panic!("loading hl7v2-lab: {e}"))
+    adapt::load_plugin(engine, "hl7v2-lab", "{}")
 }
 
 fn inbound(payload: &[u8]) -> Inbound {
-    Inbound {
-        payload: payload.to_vec(),
-        content_type: CONTENT_TYPE.into(),
-        source: "e2e".into(),
-        received_at: "2026-01-01T00:00:00.000Z".into(),
-        charset: None,
-    }
-}
-
-/// MSH-9 of a message's first line, as `CODE^EVENT`.
-fn message_type(text: &str) -> String {
-    let msh = text
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .next()
-        .unwrap_or("");
-    let Some(sep) = msh.chars().nth(3) else {
-        return String::new();
-    };
-    let msh9 = msh.split(sep).nth(8).unwrap_or("");
-    msh9.split('^').take(2).collect::<Vec<_>>().join("^")
+    adapt::inbound(payload, CONTENT_TYPE)
 }
 
 /// Splits a file into messages: a line starting with `MSH` starts one, a blank line ends it;

@@ -6,34 +6,27 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use passerelle::plugin::{
-    AdaptOutput, Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
-};
-use passerelle_tests::{files_under, repo, samples, validate_fhir_file, wasm};
+use passerelle::plugin::{AdaptOutput, Inbound, Plugin, PluginEngine, PluginError, Rejection};
+use passerelle_tests::adapt;
+use passerelle_tests::{files_under, repo, samples, validate_fhir_file};
 use serde_json::Value;
 
 const CONTENT_TYPE: &str = "application/x-hprim-sante";
 
 fn plugin(engine: &PluginEngine) -> Plugin {
-    let spec = PluginSpec {
-        name: "hprim-sante".into(),
-        path: wasm("hprim-sante"),
-        limits: PluginLimits::default(),
-        settings_json:
-            r#"{"loinc": {"GLY": "2345-7", "CREA": "2160-0", "K": "2823-3", "HB": "718-7"}}"#.into(),
-        sha256: None,
-    };
-    Plugin::load(engine, &spec).unwrap_or_else(|e| panic!("loading hprim-sante: {e}"))
+    adapt::load_plugin(
+        engine,
+        "hprim-sante",
+        r#"{"loinc": {"GLY": "2345-7", "CREA": "2160-0", "K": "2823-3", "HB": "718-7"}}"#,
+    )
 }
 
 /// A message as an inbox source with `charset` (or none) would hand it over.
 fn inbound(payload: &[u8], charset: Option<&str>) -> Inbound {
     Inbound {
-        payload: payload.to_vec(),
-        content_type: CONTENT_TYPE.into(),
         source: "hprim-inbox".into(),
-        received_at: "2026-01-01T00:00:00.000Z".into(),
         charset: charset.map(str::to_string),
+        ..adapt::inbound(payload, CONTENT_TYPE)
     }
 }
 

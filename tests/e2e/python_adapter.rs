@@ -13,6 +13,7 @@ use std::time::Instant;
 use passerelle::plugin::{
     Inbound, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, Rejection,
 };
+use passerelle_tests::adapt;
 use passerelle_tests::{passerelle_bin, repo, tools_required, validate_fhir_file};
 use serde_json::Value;
 
@@ -134,13 +135,7 @@ fn python_adapter_native_unit_tests() {
 }
 
 fn inbound(payload: &[u8]) -> Inbound {
-    Inbound {
-        payload: payload.to_vec(),
-        content_type: "text/csv".into(),
-        source: "e2e".into(),
-        received_at: "2026-01-01T00:00:00.000Z".into(),
-        charset: None,
-    }
+    adapt::inbound(payload, "text/csv")
 }
 
 fn validate_bundles(dir: &Path, bundles: &[String]) {

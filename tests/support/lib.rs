@@ -77,6 +77,7 @@ pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
     out
 }
 
+pub mod adapt;
 pub mod daemon;
 pub mod http;
 pub mod journal;
