@@ -2,17 +2,17 @@
 //! file destinations `a`/`b`, a webhook destination `hook` that refuses (HTTP 400: dead at
 //! once) until told to accept.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use passerelle_tests::daemon::{Daemon, Setup, free_port};
 use passerelle_tests::http::{Reply, request};
 use passerelle_tests::mllp::{MllpClient, msa, oru};
 use passerelle_tests::passerelle_bin;
+use passerelle_tests::webhook::{Refusal, Webhook};
 use serde_json::Value;
 
 const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
@@ -214,56 +214,6 @@ fn admin_api_refuses_without_token_and_metrics_count_what_happened() {
     assert_eq!(get(port, "/plugins")["plugins"][0]["name"], "hl7v2-lab");
 }
 
-/// A webhook receiver answering 400 (not retryable: dead at once) until `accept` is set.
-fn webhook(accept: Arc<AtomicBool>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let accept = Arc::clone(&accept);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut stream = stream;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut len = 0usize;
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = h.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let resp = if accept.load(Ordering::SeqCst) {
-                        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
-                    } else {
-                        "HTTP/1.1 400 Bad Request\r\ncontent-length: 7\r\n\r\nrefused"
-                    };
-                    if stream.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
 fn messages_cli(args: &[&str], env_token: bool) -> (bool, String, String) {
     let mut cmd = Command::new(passerelle_bin());
     cmd.arg("messages")
@@ -284,8 +234,8 @@ fn messages_cli(args: &[&str], env_token: bool) -> (bool, String, String) {
 
 #[test]
 fn browser_replay_dead_letters_pause_and_the_messages_cli() {
-    let accept = Arc::new(AtomicBool::new(false));
-    let hook = webhook(Arc::clone(&accept));
+    // Refuses with 400 (not retryable: dead at once) until it is up.
+    let (receiver, hook) = Webhook::start_with(true, Refusal::BadRequest).unwrap();
     let routes = "[[route]]\nname = \"to-a\"\ndestinations = [\"a\"]\nmatch = { source = \"lab-mllp\" }\n\
                   [[route]]\nname = \"to-hook\"\ndestinations = [\"hook\"]\nmatch = { source = \"lab-http\" }\n";
     let more = format!(
@@ -403,7 +353,7 @@ fn browser_replay_dead_letters_pause_and_the_messages_cli() {
             .as_i64()
             .unwrap()
     };
-    accept.store(true, Ordering::SeqCst);
+    receiver.down.store(false, Ordering::SeqCst);
     assert_eq!(
         post(port, &format!("/dead-letters/{}/retry", letter(dead1)), "")["state"],
         "pending"

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use passerelle_tests::daemon::Setup;
 use passerelle_tests::mllp::{MllpClient, msa, oru};
-use passerelle_tests::webhook::Webhook;
+use passerelle_tests::webhook::{Refusal, Webhook};
 
 #[test]
 fn outage_of_30_s_then_recovery_delivers_everything_once() {
     const TOTAL: usize = 2_000;
     // 503s without Retry-After: the destination's own back-off paces the retries.
-    let (hook, port) = Webhook::start_without_retry_after(true).unwrap();
+    let (hook, port) = Webhook::start_with(true, Refusal::Unavailable).unwrap();
     let extra = format!(
         "\n[destinations.hook]\ntype = \"http\"\nurl = \"http://127.0.0.1:{port}/hook\"\nmode = \"webhook\"\nretry = {{ max_attempts = 1000, initial_backoff_ms = 100, max_backoff_ms = 2000 }}\n"
     );

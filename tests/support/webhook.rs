@@ -1,6 +1,6 @@
-//! A minimal HTTP/1.1 receiver for HTTP destinations: answers 503 (with `Retry-After`) while
-//! down, 200 otherwise, and counts accepted POSTs per `Idempotency-Key` (the record id), so a
-//! test sees both lost and repeated deliveries.
+//! A minimal HTTP/1.1 receiver for HTTP destinations: answers 503 with `Retry-After` (or
+//! another [`Refusal`]) while down, 200 otherwise, and counts accepted POSTs per
+//! `Idempotency-Key` (the record id), so a test sees both lost and repeated deliveries.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -8,36 +8,54 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// What the receiver answers while down.
+#[derive(Clone, Copy, Default)]
+pub enum Refusal {
+    /// 503 with `Retry-After: 1`.
+    #[default]
+    RetryAfter,
+    /// 503 saying nothing of when to retry: the sender's own back-off decides.
+    Unavailable,
+    /// 400, which a sender must not retry (the record goes to the dead letters at once).
+    BadRequest,
+}
+
+impl Refusal {
+    fn response(self) -> &'static str {
+        match self {
+            Refusal::RetryAfter => {
+                "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n"
+            }
+            Refusal::Unavailable => "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
+            Refusal::BadRequest => "HTTP/1.1 400 Bad Request\r\ncontent-length: 7\r\n\r\nrefused",
+        }
+    }
+}
+
 /// The receiver's shared state; clone the `Arc` to flip `down` from the test.
 #[derive(Default)]
 pub struct Webhook {
     pub down: AtomicBool,
-    /// Requests answered 503.
+    /// Requests refused.
     pub refused: AtomicU64,
     accepted: Mutex<HashMap<String, u32>>,
-    /// Whether a 503 carries `Retry-After: 1`.
-    retry_after: bool,
+    refusal: Refusal,
 }
 
 impl Webhook {
-    /// Starts listening on a free loopback port; returns the state and the port. Its 503s say
-    /// `Retry-After: 1`.
+    /// Starts listening on a free loopback port; returns the state and the port. While down it
+    /// answers 503 with `Retry-After: 1`.
     pub fn start(down: bool) -> std::io::Result<(Arc<Webhook>, u16)> {
-        Self::listen(down, true)
+        Self::start_with(down, Refusal::RetryAfter)
     }
 
-    /// The same, with 503s that say nothing of when to retry: the sender's own back-off
-    /// decides.
-    pub fn start_without_retry_after(down: bool) -> std::io::Result<(Arc<Webhook>, u16)> {
-        Self::listen(down, false)
-    }
-
-    fn listen(down: bool, retry_after: bool) -> std::io::Result<(Arc<Webhook>, u16)> {
+    /// The same, answering `refusal` while down.
+    pub fn start_with(down: bool, refusal: Refusal) -> std::io::Result<(Arc<Webhook>, u16)> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let hook = Arc::new(Webhook {
             down: AtomicBool::new(down),
-            retry_after,
+            refusal,
             ..Webhook::default()
         });
         let state = Arc::clone(&hook);
@@ -102,11 +120,7 @@ fn serve(state: &Webhook, stream: TcpStream) {
         }
         let resp = if state.down.load(Ordering::SeqCst) {
             state.refused.fetch_add(1, Ordering::Relaxed);
-            if state.retry_after {
-                "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n"
-            } else {
-                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
-            }
+            state.refusal.response()
         } else {
             *state
                 .accepted
