@@ -206,17 +206,23 @@ fn generate(name: &str, dir: &Path, search: &SdkSearch) -> anyhow::Result<Genera
     ];
     let render = |t: &str| vars.iter().fold(t.to_string(), |s, (k, v)| s.replace(k, v));
 
-    let files: [(&str, String); 5] = [
+    let mut files: Vec<(&str, String)> = vec![
         ("Cargo.toml", render(CARGO_TOML)),
         ("src/lib.rs", render(LIB_RS)),
         ("README.md", render(README)),
         ("sample.txt", render(SAMPLE)),
         (".gitignore", GITIGNORE.to_string()),
     ];
+    if layout == Layout::Standalone {
+        files.push((".cargo/config.toml", CARGO_CONFIG.to_string()));
+    }
     let write_all = || -> anyhow::Result<()> {
-        std::fs::create_dir_all(crate_dir.join("src"))?;
         for (file, content) in &files {
             let path = crate_dir.join(file);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
             std::fs::write(&path, content)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
@@ -228,12 +234,6 @@ fn generate(name: &str, dir: &Path, search: &SdkSearch) -> anyhow::Result<Genera
         {
             std::fs::copy(&lock, crate_dir.join("Cargo.lock"))
                 .with_context(|| format!("copying {}", lock.display()))?;
-        }
-        if layout == Layout::Standalone {
-            let path = crate_dir.join(".cargo/config.toml");
-            std::fs::create_dir_all(crate_dir.join(".cargo"))?;
-            std::fs::write(&path, CARGO_CONFIG)
-                .with_context(|| format!("writing {}", path.display()))?;
         }
         Ok(())
     };
