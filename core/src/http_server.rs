@@ -1,6 +1,7 @@
 //! HTTP/1 serving shared by the three servers of the daemon — the HTTP source, the admin API
-//! and the record store API: the accept loop, one connection (header-read timeout, graceful
-//! shutdown) and the 401 answer to a request without a valid bearer token.
+//! and the record store API: the accept loop, one connection (TLS handshake when configured,
+//! header-read timeout, graceful shutdown) and the 401 answer to a request without a valid
+//! bearer token.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::ingest::stopped;
+use crate::ingest::tls::TlsAcceptor;
 
 /// Accepts connections until `shutdown` turns `true`, each served by the task `serve` returns
 /// for it (`None`: refused, the stream is dropped); then stops accepting and waits for those
@@ -75,10 +77,33 @@ fn reap(server: &str, done: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// Serves one HTTP/1 connection with `handle` until the client closes it, a request head takes
+/// Serves one HTTP/1 connection with `handle` — after the TLS handshake when `tls` is given
+/// (a failed one drops the connection) — until the client closes it, a request head takes
 /// longer than `header_timeout` to arrive, or `shutdown` (the request in progress, if any,
 /// finishes first). `server` names the server in the logs.
-pub(crate) async fn serve_connection<S, H, Fut>(
+pub(crate) async fn serve_connection<H, Fut>(
+    server: &str,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<&TlsAcceptor>,
+    header_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    handle: H,
+) where
+    H: Fn(Request<Incoming>) -> Fut + Send + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send,
+{
+    match tls {
+        None => serve_http1(server, stream, peer, header_timeout, shutdown, handle).await,
+        Some(tls) => {
+            if let Some(stream) = tls.accept(stream, peer, &mut shutdown).await {
+                serve_http1(server, stream, peer, header_timeout, shutdown, handle).await;
+            }
+        }
+    }
+}
+
+async fn serve_http1<S, H, Fut>(
     server: &str,
     stream: S,
     peer: SocketAddr,
@@ -165,6 +190,7 @@ mod tests {
                     "test",
                     stream,
                     peer,
+                    None,
                     Duration::from_millis(300),
                     for_connections.clone(),
                     ok,
@@ -233,6 +259,7 @@ mod tests {
                     "test",
                     stream,
                     peer,
+                    None,
                     WITHIN,
                     for_connections.clone(),
                     slow,

@@ -40,7 +40,6 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -174,29 +173,23 @@ async fn serve(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    match shared.tls.clone() {
-        None => serve_http(shared, stream, peer, shutdown).await,
-        Some(tls) => {
-            if let Some(stream) = tls.accept(stream, peer, &mut shutdown).await {
-                serve_http(shared, stream, peer, shutdown).await;
-            }
-        }
-    }
-}
-
-async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    shared: Arc<Shared>,
-    stream: S,
-    peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) {
+    let tls = shared.tls.clone();
     let handler = move |req| {
         let shared = shared.clone();
         async move { handle(&shared, peer, req).await }
     };
-    serve_connection(SERVER, stream, peer, HEADER_READ_TIMEOUT, shutdown, handler).await;
+    serve_connection(
+        SERVER,
+        stream,
+        peer,
+        tls.as_deref(),
+        HEADER_READ_TIMEOUT,
+        shutdown,
+        handler,
+    )
+    .await;
 }
 
 /// Authentication first (from the head only), then the endpoint.

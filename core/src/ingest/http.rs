@@ -35,7 +35,6 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -181,25 +180,10 @@ async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     _permit: PeerPermit,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    match shared.tls.clone() {
-        None => serve_http(shared, stream, peer, shutdown).await,
-        Some(tls) => {
-            if let Some(stream) = tls.accept(stream, peer, &mut shutdown).await {
-                serve_http(shared, stream, peer, shutdown).await;
-            }
-        }
-    }
-}
-
-async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    shared: Arc<Shared>,
-    stream: S,
-    peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) {
     let server = format!("HTTP source {}", shared.ctx.name);
+    let tls = shared.tls.clone();
     let handler = move |req| {
         let shared = shared.clone();
         async move { route(&shared, peer, req).await }
@@ -208,6 +192,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         &server,
         stream,
         peer,
+        tls.as_deref(),
         HEADER_READ_TIMEOUT,
         shutdown,
         handler,

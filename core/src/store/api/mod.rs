@@ -132,6 +132,7 @@ async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiv
             SERVER,
             stream,
             peer,
+            None,
             HEADER_READ_TIMEOUT,
             for_connections.clone(),
             handler,
