@@ -175,7 +175,7 @@ async fn serve(
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) {
-    let tls = shared.tls.clone();
+    let conn = shared.clone();
     let handler = move |req| {
         let shared = shared.clone();
         async move { handle(&shared, peer, req).await }
@@ -184,7 +184,7 @@ async fn serve(
         SERVER,
         stream,
         peer,
-        tls.as_deref(),
+        conn.tls.as_deref(),
         HEADER_READ_TIMEOUT,
         shutdown,
         handler,

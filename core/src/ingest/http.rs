@@ -72,6 +72,8 @@ struct Shared {
     max_body: usize,
     tokens: Option<BearerTokens>,
     tls: Option<Arc<TlsAcceptor>>,
+    /// The listener's name in the logs of its connections.
+    server: String,
 }
 
 impl HttpListener {
@@ -147,6 +149,7 @@ impl HttpListener {
             peers,
             tls,
         } = self;
+        let server = format!("HTTP source {}", ctx.name);
         let shared = Arc::new(Shared {
             ctx,
             pipeline,
@@ -154,12 +157,12 @@ impl HttpListener {
             max_body,
             tokens,
             tls,
+            server,
         });
         let source = shared.ctx.name.clone();
         tracing::info!(source = %source, listen = %addr, path = %shared.path, tls = shared.tls.is_some(), "HTTP listener accepting");
-        let server = format!("HTTP source {source}");
         let for_connections = shutdown.clone();
-        accept_until_shutdown(&server, listener, shutdown, |stream, peer| {
+        accept_until_shutdown(&shared.server, listener, shutdown, |stream, peer| {
             let Some(permit) = peers.try_acquire(peer.ip()) else {
                 crate::telemetry::ingest_refused(&source, "peer-limit");
                 if peers.should_warn() {
@@ -182,17 +185,16 @@ async fn serve(
     _permit: PeerPermit,
     shutdown: watch::Receiver<bool>,
 ) {
-    let server = format!("HTTP source {}", shared.ctx.name);
-    let tls = shared.tls.clone();
+    let conn = shared.clone();
     let handler = move |req| {
         let shared = shared.clone();
         async move { route(&shared, peer, req).await }
     };
     serve_connection(
-        &server,
+        &conn.server,
         stream,
         peer,
-        tls.as_deref(),
+        conn.tls.as_deref(),
         HEADER_READ_TIMEOUT,
         shutdown,
         handler,
