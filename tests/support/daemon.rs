@@ -4,6 +4,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -34,14 +35,17 @@ pub fn free_port() -> u16 {
 }
 
 /// The 10,000 ports just below the ephemeral range (`ip_local_port_range`, 32768 by
-/// default).
+/// default), read once per test process.
 fn test_port_range() -> (u16, u16) {
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let hi = ephemeral_low.max(11_024);
-    (hi - 10_000, hi)
+    static RANGE: OnceLock<(u16, u16)> = OnceLock::new();
+    *RANGE.get_or_init(|| {
+        let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+            .unwrap_or(32768);
+        let hi = ephemeral_low.max(11_024);
+        (hi - 10_000, hi)
+    })
 }
 
 /// A test installation: a folder with `passerelle.toml`, `routes.toml` and a data dir.
