@@ -4,7 +4,7 @@
 //! `concurrency` at once; the journal hands out at most one entry per patient, so concurrency
 //! never reorders a patient's records); make them durable ([`Sink::sync`](super::Sink::sync):
 //! the file sink's one folder fsync); mark the successes delivered in one journal call and each
-//! failure failed (retried after [`backoff`](super::backoff)) or dead (not retryable, or
+//! failure failed (retried after [`backoff`]) or dead (not retryable, or
 //! `max_attempts` reached). When nothing is due, sleep until the next entry is due, until
 //! [`DeliveryWorker::wake`] (ingest committed records for this destination), or until shutdown.
 //!

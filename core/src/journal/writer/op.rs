@@ -44,7 +44,7 @@ pub(in crate::journal) enum Op {
 }
 
 impl Op {
-    /// What the request weighs against [`MAX_BATCH_BYTES`].
+    /// What the request weighs against [`MAX_BATCH_BYTES`](crate::journal::MAX_BATCH_BYTES).
     pub(super) fn bytes(&self) -> usize {
         match self {
             Op::Commit(m) => m.bytes,

@@ -125,7 +125,7 @@ pub struct PatientInfo {
 /// PID → Patient: identifiers (PID-3, else PID-2/PID-4), names, birth date, gender,
 /// addresses, telecoms, identity reliability.
 /// An INS (NIR/NIA OID as authority) with a bad key, or no identifier at all, is an
-/// [`AdaptError::Malformed`](crate::types::AdaptError::Malformed) located at the field.
+/// [`AdaptError::Malformed`] located at the field.
 ///
 /// ```
 /// use passerelle_plugin_sdk::hl7::Message;
