@@ -25,6 +25,14 @@ mod words;
 
 pub use adapter::{Adapter, configure, inbound_message, malformed, plugin_info};
 
+/// The adapter example of `docs/plugin-guide.md`, compiled as a doctest of this crate: the
+/// guide vendors start from cannot drift from the SDK unnoticed. (Its unit-test example is
+/// marked `ignore`: it needs the adapter of the block before it. The same calls are compiled
+/// and run by the tests `passerelle plugin new` generates, in the scaffold e2e test.)
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/plugin-guide.md")]
+pub struct PluginGuide;
+
 /// The WIT types of the contract (`passerelle:adapter/types`).
 pub mod types {
     pub use crate::bindings::passerelle::adapter::types::*;
