@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Attachment, CodeableConcept, Identifier, Meta, Reference, ResourceTypeTag, systems};
+use crate::types::RecordStatus;
 
 /// `DiagnosticReport.status`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +42,26 @@ impl DiagnosticReportStatus {
             "I" | "O" | "S" => Some(Self::Registered),
             "X" => Some(Self::Cancelled),
             _ => None,
+        }
+    }
+
+    /// The envelope's status for a record whose report has this status: amended and appended
+    /// reports are corrections, partial and registered ones preliminary.
+    ///
+    /// ```
+    /// use passerelle_plugin_sdk::fhir::DiagnosticReportStatus as D;
+    /// use passerelle_plugin_sdk::types::RecordStatus;
+    /// assert_eq!(D::Amended.record_status(), RecordStatus::Corrected);
+    /// assert_eq!(D::Registered.record_status(), RecordStatus::Preliminary);
+    /// ```
+    pub fn record_status(self) -> RecordStatus {
+        match self {
+            Self::Final => RecordStatus::Final,
+            Self::Corrected | Self::Amended | Self::Appended => RecordStatus::Corrected,
+            Self::Preliminary | Self::Partial | Self::Registered => RecordStatus::Preliminary,
+            Self::Cancelled => RecordStatus::Cancelled,
+            Self::EnteredInError => RecordStatus::EnteredInError,
+            Self::Unknown => RecordStatus::Unknown,
         }
     }
 }

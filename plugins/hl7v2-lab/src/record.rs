@@ -123,18 +123,6 @@ fn most_restrictive(
     }
 }
 
-fn record_status_of(report: DiagnosticReportStatus) -> RecordStatus {
-    use DiagnosticReportStatus as D;
-    match report {
-        D::Final => RecordStatus::Final,
-        D::Corrected | D::Amended | D::Appended => RecordStatus::Corrected,
-        D::Preliminary | D::Partial | D::Registered => RecordStatus::Preliminary,
-        D::Cancelled => RecordStatus::Cancelled,
-        D::EnteredInError => RecordStatus::EnteredInError,
-        D::Unknown => RecordStatus::Unknown,
-    }
-}
-
 impl<'m> RecordCtx<'_, 'm> {
     pub(crate) fn record(&self, patient: PatientInfo, g: &Group<'m>) -> Result<Record, AdaptError> {
         let lab = self.lab;
@@ -423,7 +411,7 @@ impl<'m> RecordCtx<'_, 'm> {
             Some("X") => RecordStatus::Cancelled,
             Some("P" | "R" | "S") => RecordStatus::Preliminary,
             Some("F" | "U" | "V" | "B") => RecordStatus::Final,
-            _ => record_status_of(report_status),
+            _ => report_status.record_status(),
         };
         let mut builder = RecordBuilder::new(RecordKind::LabResult)
             .patient(identity)

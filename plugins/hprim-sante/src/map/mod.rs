@@ -16,7 +16,7 @@ use crate::tz::Tz;
 
 pub use patient::{PatientInfo, patient};
 pub use record::record;
-pub use status::{observation_status_of, record_status, report_status};
+pub use status::{observation_status_of, report_status};
 pub use units::Unit;
 pub use values::{interpretation, reference_range};
 

@@ -13,7 +13,7 @@ use super::status::inherited_status;
 use super::values::value;
 use super::{
     COMMENT, Ctx, LAB_REPORT, PatientInfo, Unit, coded, comment_text, envelope_ok, interpretation,
-    observation_status_of, record_status, reference_range, report_status,
+    observation_status_of, reference_range, report_status,
 };
 use crate::parse::{self, Field, OrderGroup, PatientGroup, ResultGroup};
 
@@ -238,7 +238,7 @@ pub fn record(
 
     let mut builder = RecordBuilder::new(RecordKind::LabResult)
         .patient(patient.identity.clone())
-        .status(record_status(status));
+        .status(status.record_status());
     if let Some(t) = collected.or(issued) {
         builder = builder.event_time(t);
     }

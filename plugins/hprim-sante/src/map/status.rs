@@ -1,7 +1,7 @@
-//! Result (OBX-11), report (OBR-25) and record statuses.
+//! Result (OBX-11) and report (OBR-25) statuses (the record status of a report status is
+//! `DiagnosticReportStatus::record_status`, in the SDK).
 
 use passerelle_plugin_sdk::fhir::{DiagnosticReportStatus, ObservationStatus};
-use passerelle_plugin_sdk::prelude::*;
 
 /// OBX-11: F, U → final; P, R → preliminary; C → corrected; I → registered; D →
 /// entered-in-error; X → cancelled.
@@ -73,18 +73,5 @@ pub fn report_status(obr25: &str, statuses: &[ObservationStatus]) -> DiagnosticR
                 D::Unknown
             }
         }
-    }
-}
-
-/// The record status of a report status.
-pub fn record_status(report: DiagnosticReportStatus) -> RecordStatus {
-    use DiagnosticReportStatus as D;
-    match report {
-        D::Final => RecordStatus::Final,
-        D::Corrected | D::Amended | D::Appended => RecordStatus::Corrected,
-        D::Preliminary | D::Partial | D::Registered => RecordStatus::Preliminary,
-        D::Cancelled => RecordStatus::Cancelled,
-        D::EnteredInError => RecordStatus::EnteredInError,
-        D::Unknown => RecordStatus::Unknown,
     }
 }

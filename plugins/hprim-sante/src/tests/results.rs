@@ -292,15 +292,16 @@ fn report_and_record_statuses() {
         map::report_status("", &[O::EnteredInError]),
         D::EnteredInError
     );
-    assert_eq!(map::record_status(D::Final), RecordStatus::Final);
-    assert_eq!(map::record_status(D::Corrected), RecordStatus::Corrected);
-    assert_eq!(map::record_status(D::Partial), RecordStatus::Preliminary);
-    assert_eq!(map::record_status(D::Cancelled), RecordStatus::Cancelled);
+    // The record status of a report status: DiagnosticReportStatus::record_status (SDK).
+    assert_eq!(D::Final.record_status(), RecordStatus::Final);
+    assert_eq!(D::Corrected.record_status(), RecordStatus::Corrected);
+    assert_eq!(D::Partial.record_status(), RecordStatus::Preliminary);
+    assert_eq!(D::Cancelled.record_status(), RecordStatus::Cancelled);
     assert_eq!(
-        map::record_status(D::EnteredInError),
+        D::EnteredInError.record_status(),
         RecordStatus::EnteredInError
     );
-    assert_eq!(map::record_status(D::Unknown), RecordStatus::Unknown);
+    assert_eq!(D::Unknown.record_status(), RecordStatus::Unknown);
     let out = adapt(&[
         H,
         P,
