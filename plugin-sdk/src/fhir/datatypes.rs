@@ -317,6 +317,33 @@ impl QuantityComparator {
             _ => None,
         }
     }
+
+    /// A leading comparator (`<=`, `>=`, `≤`, `≥`, `<`, `>`) and the text after it, as lab
+    /// values write them (`<5`, `>=1.2`); `(None, text)` when there is none. Nothing is
+    /// trimmed.
+    ///
+    /// ```
+    /// use passerelle_plugin_sdk::fhir::QuantityComparator as C;
+    /// assert_eq!(C::split_prefix("<=0.5"), (Some(C::LessOrEqual), "0.5"));
+    /// assert_eq!(C::split_prefix("≥ 10"), (Some(C::GreaterOrEqual), " 10"));
+    /// assert_eq!(C::split_prefix("12"), (None, "12"));
+    /// ```
+    pub fn split_prefix(text: &str) -> (Option<Self>, &str) {
+        // Two-character comparators first: `<=` is not `<` followed by `=`.
+        for (prefix, c) in [
+            ("<=", Self::LessOrEqual),
+            (">=", Self::GreaterOrEqual),
+            ("≤", Self::LessOrEqual),
+            ("≥", Self::GreaterOrEqual),
+            ("<", Self::Less),
+            (">", Self::Greater),
+        ] {
+            if let Some(rest) = text.strip_prefix(prefix) {
+                return (Some(c), rest);
+            }
+        }
+        (None, text)
+    }
 }
 
 /// A measured amount (FHIR `Quantity`); the value is a [`Decimal`] that keeps its precision.

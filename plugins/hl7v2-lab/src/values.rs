@@ -137,23 +137,6 @@ fn raw_string(rep: &Repetition<'_>) -> Option<ObservationValue> {
     (!t.is_empty()).then(|| ObservationValue::String(t.into_owned()))
 }
 
-/// A leading comparator (`<`, `<=`, `>`, `>=`, `≤`, `≥`) and the rest.
-fn split_comparator(s: &str) -> (Option<QuantityComparator>, &str) {
-    for (prefix, c) in [
-        ("<=", QuantityComparator::LessOrEqual),
-        (">=", QuantityComparator::GreaterOrEqual),
-        ("≤", QuantityComparator::LessOrEqual),
-        ("≥", QuantityComparator::GreaterOrEqual),
-        ("<", QuantityComparator::Less),
-        (">", QuantityComparator::Greater),
-    ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
-            return (Some(c), rest);
-        }
-    }
-    (None, s)
-}
-
 /// NM: a Quantity keeping the source digits; `<5`-style text gives a comparator; anything
 /// else is kept as a string.
 fn numeric(rep: &Repetition<'_>, unit: &Unit) -> ObservationValue {
@@ -161,7 +144,7 @@ fn numeric(rep: &Repetition<'_>, unit: &Unit) -> ObservationValue {
     if let Some(v) = Decimal::parse(&text) {
         return ObservationValue::Quantity(quantity(v, unit));
     }
-    let (cmp, rest) = split_comparator(&text);
+    let (cmp, rest) = QuantityComparator::split_prefix(&text);
     if let (Some(c), Some(v)) = (cmp, Decimal::parse(rest)) {
         return ObservationValue::Quantity(quantity(v, unit).with_comparator(c));
     }
@@ -222,7 +205,7 @@ pub fn reference_range(text: &str, unit: &Unit) -> Option<ObservationReferenceRa
     if t.is_empty() {
         return None;
     }
-    let (cmp, rest) = split_comparator(t);
+    let (cmp, rest) = QuantityComparator::split_prefix(t);
     if let Some(c) = cmp {
         if let Some(v) = Decimal::parse(rest) {
             let q = Some(simple_quantity(v, unit));

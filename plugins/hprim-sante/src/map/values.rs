@@ -22,23 +22,10 @@ pub fn decimal(s: &str) -> Option<Decimal> {
     Decimal::parse(s)
 }
 
-/// A leading `<`, `<=`, `>`, `>=` (`≤`, `≥`) and the rest.
+/// A leading `<`, `<=`, `>`, `>=` (`≤`, `≥`) and the rest, both trimmed.
 fn split_comparator(t: &str) -> (Option<QuantityComparator>, &str) {
-    let t = t.trim();
-    let prefixes = [
-        ("<=", QuantityComparator::LessOrEqual),
-        (">=", QuantityComparator::GreaterOrEqual),
-        ("≤", QuantityComparator::LessOrEqual),
-        ("≥", QuantityComparator::GreaterOrEqual),
-        ("<", QuantityComparator::Less),
-        (">", QuantityComparator::Greater),
-    ];
-    for (p, c) in prefixes {
-        if let Some(rest) = t.strip_prefix(p) {
-            return (Some(c), rest.trim());
-        }
-    }
-    (None, t)
+    let (c, rest) = QuantityComparator::split_prefix(t.trim());
+    (c, rest.trim())
 }
 
 /// What an OBX-5 gives.
