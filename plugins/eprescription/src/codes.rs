@@ -7,10 +7,7 @@ use passerelle_plugin_sdk::fhir::{
 };
 use passerelle_plugin_sdk::hl7::{Component, Repetition};
 
-use passerelle_plugin_sdk::hl7::fhir::text::{fhir_code, is_oid, is_uri, trim_cow, urn};
-
-/// Prefix of the systems made up for named local coding systems (`99PHARM`, `L`...).
-pub const LOCAL_CODE_SYSTEM_PREFIX: &str = "urn:passerelle:cs:";
+use passerelle_plugin_sdk::hl7::fhir::text::{fhir_code, is_uri, trim_cow};
 
 /// UCD (Unités Communes de Dispensation): the ANS ePrescription IG's `$UCD` alias
 /// (`input/fsh/aliases.fsh`, used by its examples: `$UCD#3400890020275`). Its CI-SIS OID is
@@ -67,49 +64,16 @@ fn medication_system(name: &str) -> Option<&'static str> {
 /// `None` when empty.
 ///
 /// Medication systems first (UCD, CIP, CIS, MV, SMS, ATC, NDC, EDQM: see the constants), then
-/// LN → LOINC, SCT → SNOMED CT, UCUM, I10 → ICD-10, `HL7nnnn` → terminology.hl7.org v2 table;
+/// the SDK's [`hl7::fhir::system_uri`](passerelle_plugin_sdk::hl7::fhir::system_uri): LN →
+/// LOINC, SCT → SNOMED CT, UCUM, I10 → ICD-10, `HL7nnnn` → terminology.hl7.org v2 table;
 /// another OID becomes `urn:oid:`; a URI is kept; any other name becomes
 /// `urn:passerelle:cs:<name>`.
 pub fn system_uri(name: &str) -> Option<Cow<'_, str>> {
     let name = name.trim();
-    if name.is_empty() {
-        return None;
-    }
     if let Some(s) = medication_system(name) {
         return Some(Cow::Borrowed(s));
     }
-    let is = |s: &str| name.eq_ignore_ascii_case(s);
-    let known = if is("LN") || is("LOINC") || name == "2.16.840.1.113883.6.1" {
-        Some(systems::LOINC)
-    } else if is("SCT") || is("SNOMED") || is("SNOMEDCT") || name == "2.16.840.1.113883.6.96" {
-        Some(systems::SNOMED_CT)
-    } else if is("UCUM") || name == "2.16.840.1.113883.6.8" {
-        Some(systems::UCUM)
-    } else if is("I10") || is("ICD10") || name == "2.16.840.1.113883.6.3" {
-        Some(systems::ICD_10)
-    } else {
-        None
-    };
-    if let Some(k) = known {
-        return Some(Cow::Borrowed(k));
-    }
-    if name.len() >= 7 && name.is_char_boundary(3) && name[..3].eq_ignore_ascii_case("HL7") {
-        let digits = name[3..].trim_start_matches('-');
-        if digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Some(Cow::Owned(format!(
-                "http://terminology.hl7.org/CodeSystem/v2-{digits}"
-            )));
-        }
-    }
-    if is_oid(name) {
-        return Some(Cow::Owned(format!("urn:oid:{name}")));
-    }
-    if (name.starts_with("http://") || name.starts_with("https://") || name.starts_with("urn:"))
-        && is_uri(name)
-    {
-        return Some(Cow::Borrowed(name));
-    }
-    Some(Cow::Owned(urn(LOCAL_CODE_SYSTEM_PREFIX, name)))
+    passerelle_plugin_sdk::hl7::fhir::system_uri(name)
 }
 
 /// The FHIR system of a CDA `codeSystem` OID: the medication systems of [`system_uri`], else

@@ -11,7 +11,7 @@ use passerelle_plugin_sdk::hl7::fhir::text::{
     comp, envelope_text, fcomp, fhir_code, owned, sub, trim_cow,
 };
 use passerelle_plugin_sdk::hl7::fhir::{
-    IdPolicy, PatientInfo, ei, ei_sub, encounter, ndl, xcn, xon,
+    IdPolicy, PatientInfo, ei, ei_sub, encounter, ndl, system_uri, xcn, xon,
 };
 use passerelle_plugin_sdk::hl7::{Field, Segment, datetime};
 use passerelle_plugin_sdk::prelude::*;
@@ -483,7 +483,7 @@ impl<'m> RecordCtx<'_, 'm> {
         let (code, text, system) = (sub(&source, 1), sub(&source, 2), sub(&source, 3));
         let type_ = match fhir_code(&code) {
             Some(c) => {
-                let system = codes::system_uri(&system)
+                let system = system_uri(&system)
                     .map(|s| s.into_owned())
                     .unwrap_or_else(|| "http://terminology.hl7.org/CodeSystem/v2-0070".into());
                 Some(CodeableConcept::coded(

@@ -1,7 +1,8 @@
 //! HL7 v2 → FHIR R4 mappings shared by the v2 adapters: PID → [`Patient`](crate::fhir::Patient)
 //! and the envelope's patient identity ([`patient`]), XCN/NDL → Practitioner ([`xcn`],
 //! [`ndl`]), XON → Organization reference ([`xon`]), EI → Identifier ([`ei`], [`ei_sub`]),
-//! PV1 → Encounter ([`encounter`]), abnormal flags → interpretation ([`interpretation_code`]);
+//! PV1 → Encounter ([`encounter`]), abnormal flags → interpretation ([`interpretation_code`]),
+//! coding system names → code system URIs ([`system_uri`]);
 //! identifier systems come from an [`IdPolicy`]. [`text`]
 //! holds the small string helpers they use (trimmed component values, OIDs, URNs).
 //!
@@ -17,9 +18,11 @@
 //! # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
 //! ```
 
+mod coding_system;
 mod interpretation;
 mod people;
 pub mod text;
 
+pub use coding_system::{LOCAL_CODE_SYSTEM_PREFIX, system_uri};
 pub use interpretation::interpretation_code;
 pub use people::{IdPolicy, PatientInfo, ei, ei_sub, encounter, ndl, patient, xcn, xon};
