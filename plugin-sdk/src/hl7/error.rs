@@ -167,6 +167,30 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// A message that does not parse is malformed input: located at `MSH` (no MSH, bad
+/// delimiters), `MSH-18` (unsupported character set) or the line the parser stopped at.
+///
+/// ```
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::types::AdaptError;
+///
+/// let err: AdaptError = Message::parse(b"MSH|^~\\&|A\rpid|1\r").unwrap_err().into();
+/// assert!(matches!(err, AdaptError::Malformed(m) if m.location == "line 2"));
+/// ```
+impl From<ParseError> for crate::types::AdaptError {
+    fn from(e: ParseError) -> Self {
+        let location = match &e {
+            ParseError::NotHl7 { .. } | ParseError::InvalidDelimiters { .. } => "MSH".to_string(),
+            ParseError::UnsupportedCharset { .. } => "MSH-18".to_string(),
+            other => match other.line() {
+                Some(line) => format!("line {line}"),
+                None => "MSH".to_string(),
+            },
+        };
+        crate::malformed(location, e.to_string())
+    }
+}
+
 /// A malformed path given to [`Message::get`](super::Message::get) or [`Path::parse`](super::Path::parse).
 ///
 /// ```

@@ -18,7 +18,7 @@ use passerelle_plugin_sdk::fhir::{
 };
 use passerelle_plugin_sdk::hl7::fhir::text::{comp, fcomp, fnv1a_hex, owned, sub, trim_cow};
 use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, ei, encounter, patient, xcn};
-use passerelle_plugin_sdk::hl7::{Charset, Message, ParseError, Segment, datetime};
+use passerelle_plugin_sdk::hl7::{Message, Segment, datetime};
 use passerelle_plugin_sdk::prelude::*;
 
 use crate::codes::{self, V2_0162, V2_0165};
@@ -158,33 +158,6 @@ impl<'m> Structure<'m> {
     }
 }
 
-fn parse_error(e: ParseError) -> AdaptError {
-    let location = match &e {
-        ParseError::NotHl7 { .. } | ParseError::InvalidDelimiters { .. } => "MSH".to_string(),
-        ParseError::UnsupportedCharset { .. } => "MSH-18".to_string(),
-        other => match other.line() {
-            Some(line) => format!("line {line}"),
-            None => "MSH".to_string(),
-        },
-    };
-    malformed(location, e.to_string())
-}
-
-/// Parses the message: charset from MSH-18; when MSH-18 is empty and the source has a
-/// configured charset, that one (only re-decoding when the bytes are not plain ASCII).
-fn parse(message: &InboundMessage) -> Result<Message, AdaptError> {
-    let msg = Message::parse(&message.payload).map_err(parse_error)?;
-    if let Some(cs) = message.charset.as_deref().map(str::trim)
-        && !cs.is_empty()
-        && msg.msh().field(18).value().trim().is_empty()
-        && Charset::from_label(cs).is_some_and(|c| c != msg.charset())
-        && !message.payload.is_ascii()
-    {
-        return Message::parse_with_charset(&message.payload, Some(cs)).map_err(parse_error);
-    }
-    Ok(msg)
-}
-
 /// Practitioners already in the bundle, by the raw XCN they came from.
 struct Practitioners<'m> {
     seen: Vec<(&'m str, Reference)>,
@@ -211,7 +184,7 @@ impl<'m> Practitioners<'m> {
 
 /// Adapts one RDE^O11 message.
 pub fn adapt(ep: &Eprescription, message: &InboundMessage) -> Result<Adapted, AdaptError> {
-    let msg = parse(message)?;
+    let msg = Message::parse_inbound(message)?;
     let msh = msg.msh();
     let mtype = msh.field(9);
     let (code, event) = (fcomp(&mtype, 1), fcomp(&mtype, 2));

@@ -42,7 +42,7 @@ use std::collections::HashMap;
 use passerelle_plugin_sdk::fhir::{CodeableConcept, Coding, systems};
 use passerelle_plugin_sdk::hl7::fhir::text::{fcomp, fhir_code, fnv1a_hex, is_uri};
 use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, PatientInfo, patient};
-use passerelle_plugin_sdk::hl7::{Charset, Field, Message, ParseError, datetime};
+use passerelle_plugin_sdk::hl7::{Field, Message, datetime};
 use passerelle_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
@@ -145,7 +145,7 @@ export_adapter!(Hl7v2Lab);
 
 impl Hl7v2Lab {
     fn adapt_message(&self, message: &InboundMessage) -> Result<Adapted, AdaptError> {
-        let msg = self.parse(message)?;
+        let msg = Message::parse_inbound(message)?;
         let msh = msg.msh();
         let mtype = msh.field(9);
         let (code, event) = (fcomp(&mtype, 1), fcomp(&mtype, 2));
@@ -214,21 +214,6 @@ impl Hl7v2Lab {
         })
     }
 
-    /// Parses the message: charset from MSH-18; when MSH-18 is empty and the source has a
-    /// configured charset, that one (only re-decoding when the bytes are not plain ASCII).
-    fn parse(&self, message: &InboundMessage) -> Result<Message, AdaptError> {
-        let msg = Message::parse(&message.payload).map_err(parse_error)?;
-        if let Some(cs) = message.charset.as_deref().map(str::trim)
-            && !cs.is_empty()
-            && msg.msh().field(18).value().trim().is_empty()
-            && Charset::from_label(cs).is_some_and(|c| c != msg.charset())
-            && !message.payload.is_ascii()
-        {
-            return Message::parse_with_charset(&message.payload, Some(cs)).map_err(parse_error);
-        }
-        Ok(msg)
-    }
-
     fn dt(&self, field: &Field<'_>) -> Option<String> {
         datetime::to_fhir_datetime(&field.value(), &self.tz)
     }
@@ -249,16 +234,4 @@ impl Hl7v2Lab {
         }
         Some(cc)
     }
-}
-
-fn parse_error(e: ParseError) -> AdaptError {
-    let location = match &e {
-        ParseError::NotHl7 { .. } | ParseError::InvalidDelimiters { .. } => "MSH".to_string(),
-        ParseError::UnsupportedCharset { .. } => "MSH-18".to_string(),
-        other => match other.line() {
-            Some(line) => format!("line {line}"),
-            None => "MSH".to_string(),
-        },
-    };
-    malformed(location, e.to_string())
 }

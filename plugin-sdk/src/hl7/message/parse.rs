@@ -5,6 +5,7 @@ use crate::hl7::charset::{self, Charset};
 use crate::hl7::error::preview;
 use crate::hl7::scan;
 use crate::hl7::{Delimiters, ParseError};
+use crate::types::InboundMessage;
 
 impl Message {
     /// Parses a message from its raw bytes.
@@ -43,6 +44,34 @@ impl Message {
     /// ```
     pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
         Self::parse_with_charset(bytes, None)
+    }
+
+    /// Parses an inbound message as an adapter receives it: the character set from MSH-18;
+    /// when MSH-18 is empty and the source declares a character set
+    /// ([`InboundMessage::charset`], `charset` in the source's configuration), that one — the
+    /// bytes are decoded again only when they are not plain ASCII. An error converts into
+    /// [`AdaptError::Malformed`](crate::types::AdaptError::Malformed) with `?`.
+    ///
+    /// ```
+    /// use passerelle_plugin_sdk::hl7::Message;
+    /// use passerelle_plugin_sdk::inbound_message;
+    ///
+    /// let mut inbound = inbound_message(b"MSH|^~\\&|A\rPID|1||||M\xfcller\r", "x-application/hl7-v2+er7", "lab");
+    /// inbound.charset = Some("8859/1".into());
+    /// let msg = Message::parse_inbound(&inbound).unwrap();
+    /// assert_eq!(msg.get("PID-5").as_deref(), Some("Müller"));
+    /// ```
+    pub fn parse_inbound(message: &InboundMessage) -> Result<Message, ParseError> {
+        let msg = Message::parse(&message.payload)?;
+        if let Some(cs) = message.charset.as_deref().map(str::trim)
+            && !cs.is_empty()
+            && msg.msh().field(18).value().trim().is_empty()
+            && Charset::from_label(cs).is_some_and(|c| c != msg.charset())
+            && !message.payload.is_ascii()
+        {
+            return Message::parse_with_charset(&message.payload, Some(cs));
+        }
+        Ok(msg)
     }
 
     /// Like [`parse`](Self::parse), but when `charset` is `Some(label)` the message is decoded
