@@ -430,6 +430,52 @@ fn percent_encode_into(text: &str, out: &mut String) {
     }
 }
 
+/// Resources added once per key. An adapter that meets the same practitioner in several
+/// fields (ordering provider, results interpreter, observers) adds one Practitioner, keyed by
+/// the field's raw text ([`Bundle::add_keyed`]), and references it from each; a blank key adds
+/// nothing, and neither does a `build` that gives `None`.
+///
+/// ```
+/// use passerelle_plugin_sdk::fhir::{Bundle, OncePerKey, Practitioner};
+///
+/// let mut bundle = Bundle::collection("msg-1");
+/// let mut practitioners = OncePerKey::new();
+/// let a = practitioners.add(&mut bundle, "123^DOE^JOHN", || Some(Practitioner::new()));
+/// let b = practitioners.add(&mut bundle, "123^DOE^JOHN", || Some(Practitioner::new()));
+/// assert_eq!(a, b);
+/// assert_eq!(bundle.entry.len(), 1);
+/// assert_eq!(practitioners.add(&mut bundle, " ", || Some(Practitioner::new())), None);
+/// ```
+#[derive(Debug, Default)]
+pub struct OncePerKey<'k> {
+    seen: Vec<(&'k str, Reference)>,
+}
+
+impl<'k> OncePerKey<'k> {
+    /// No resource added yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The reference of the resource added for `key`, adding what `build` makes the first time.
+    pub fn add<R: Into<Resource>>(
+        &mut self,
+        bundle: &mut Bundle,
+        key: &'k str,
+        build: impl FnOnce() -> Option<R>,
+    ) -> Option<Reference> {
+        if key.trim().is_empty() {
+            return None;
+        }
+        if let Some((_, r)) = self.seen.iter().find(|(k, _)| *k == key) {
+            return Some(r.clone());
+        }
+        let reference = bundle.add_keyed(key, build()?);
+        self.seen.push((key, reference.clone()));
+        Some(reference)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,7 +71,7 @@ pub mod systems;
 #[cfg(test)]
 mod tests;
 
-pub use bundle::{Bundle, BundleEntry, BundleEntryRequest, BundleType, HttpVerb};
+pub use bundle::{Bundle, BundleEntry, BundleEntryRequest, BundleType, HttpVerb, OncePerKey};
 pub use care_plan::{
     CarePlan, CarePlanActivity, CarePlanActivityDetail, CarePlanActivityKind,
     CarePlanActivityStatus, CarePlanIntent, CarePlanStatus,

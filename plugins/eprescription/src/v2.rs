@@ -14,7 +14,7 @@
 use passerelle_plugin_sdk::fhir::{
     Annotation, Bundle, CodeableConcept, Decimal, Dosage, DosageDoseAndRate, Identifier,
     MedicationRequest, MedicationRequestDispenseRequest, MedicationRequestIntent,
-    MedicationRequestSubstitution, Meta, Quantity, Range, Ratio, Reference,
+    MedicationRequestSubstitution, Meta, OncePerKey, Quantity, Range, Ratio, Reference,
 };
 use passerelle_plugin_sdk::hl7::fhir::text::{comp, fcomp, fnv1a_hex, owned, sub, trim_cow};
 use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, ei, encounter, patient, xcn};
@@ -158,30 +158,6 @@ impl<'m> Structure<'m> {
     }
 }
 
-/// Practitioners already in the bundle, by the raw XCN they came from.
-struct Practitioners<'m> {
-    seen: Vec<(&'m str, Reference)>,
-}
-
-impl<'m> Practitioners<'m> {
-    fn add(
-        &mut self,
-        bundle: &mut Bundle,
-        rep_raw: &'m str,
-        rep: &passerelle_plugin_sdk::hl7::Repetition<'m>,
-    ) -> Option<Reference> {
-        if rep_raw.trim().is_empty() {
-            return None;
-        }
-        if let Some((_, r)) = self.seen.iter().find(|(k, _)| *k == rep_raw) {
-            return Some(r.clone());
-        }
-        let reference = bundle.add_keyed(rep_raw, xcn(rep)?);
-        self.seen.push((rep_raw, reference.clone()));
-        Some(reference)
-    }
-}
-
 /// Adapts one RDE^O11 message.
 pub fn adapt(ep: &Eprescription, message: &InboundMessage) -> Result<Adapted, AdaptError> {
     let msg = Message::parse_inbound(message)?;
@@ -221,7 +197,7 @@ pub fn adapt(ep: &Eprescription, message: &InboundMessage) -> Result<Adapted, Ad
         let e = encounter(&pv1, subject.clone(), &ids, &ep.tz)?;
         Some(bundle.add_keyed("PV1[1]", e))
     });
-    let mut practitioners = Practitioners { seen: Vec::new() };
+    let mut practitioners = OncePerKey::new();
     let mut lines = Vec::with_capacity(structure.groups.len());
     for g in &structure.groups {
         let ctx = LineCtx {
@@ -287,7 +263,7 @@ impl<'m> LineCtx<'_, 'm> {
         &self,
         g: &Group<'m>,
         bundle: &mut Bundle,
-        practitioners: &mut Practitioners<'m>,
+        practitioners: &mut OncePerKey<'m>,
     ) -> Result<(MedicationRequest, String), AdaptError> {
         let (Some(orc), Some(rxe)) = (g.orc, g.rxe) else {
             return Err(AdaptError::Internal("order group without ORC/RXE".into()));
@@ -343,7 +319,7 @@ impl<'m> LineCtx<'_, 'm> {
         let requester = candidates
             .iter()
             .find(|r| !r.raw().trim().is_empty())
-            .and_then(|r| practitioners.add(bundle, r.raw(), r));
+            .and_then(|r| practitioners.add(bundle, r.raw(), || xcn(r)));
 
         let dosage_instruction = self.dosages(g, &rxe)?;
 

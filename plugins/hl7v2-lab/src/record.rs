@@ -5,7 +5,7 @@ use passerelle_plugin_sdk::fhir::{
     Annotation, Bundle, CodeableConcept, CompositionStatus, DiagnosticReport,
     DiagnosticReportStatus, DocumentReference, DocumentReferenceContext,
     DocumentReferenceRelatesTo, DocumentReferenceStatus, DocumentRelationship, Observation,
-    Practitioner, Reference, Resource, Specimen, SpecimenCollection, systems,
+    OncePerKey, Reference, Resource, Specimen, SpecimenCollection, systems,
 };
 use passerelle_plugin_sdk::hl7::fhir::text::{
     comp, envelope_text, fcomp, fhir_code, owned, sub, trim_cow,
@@ -26,30 +26,6 @@ pub(crate) struct RecordCtx<'a, 'm> {
     pub(crate) ids: &'a IdPolicy<'a>,
     pub(crate) pid: Segment<'m>,
     pub(crate) pv1: Option<Segment<'m>>,
-}
-
-/// Practitioners already in the bundle, by the raw text they came from.
-struct Practitioners<'m> {
-    seen: Vec<(&'m str, Reference)>,
-}
-
-impl<'m> Practitioners<'m> {
-    fn add(
-        &mut self,
-        bundle: &mut Bundle,
-        raw: &'m str,
-        build: impl FnOnce() -> Option<Practitioner>,
-    ) -> Option<Reference> {
-        if raw.trim().is_empty() {
-            return None;
-        }
-        if let Some((_, r)) = self.seen.iter().find(|(k, _)| *k == raw) {
-            return Some(r.clone());
-        }
-        let reference = bundle.add_keyed(raw, build()?);
-        self.seen.push((raw, reference.clone()));
-        Some(reference)
-    }
 }
 
 /// A document OBX waiting for the group's visibility flags.
@@ -131,7 +107,7 @@ impl<'m> RecordCtx<'_, 'm> {
             return Err(AdaptError::Internal("order group without OBR".into()));
         };
         let mut bundle = Bundle::collection(self.seed);
-        let mut practitioners = Practitioners { seen: Vec::new() };
+        let mut practitioners = OncePerKey::new();
         let PatientInfo { resource, identity } = patient;
         let subject = bundle.add_keyed(&segment_key(&self.pid), resource);
         let encounter = self.pv1.and_then(|pv1| {
