@@ -17,7 +17,7 @@ use passerelle_plugin_sdk::fhir::{
     MedicationRequestSubstitution, Meta, OncePerKey, Quantity, Range, Ratio, Reference,
 };
 use passerelle_plugin_sdk::hl7::fhir::text::{comp, fcomp, fnv1a_hex, owned, sub, trim_cow};
-use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, ei, encounter, patient, xcn};
+use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, default_authority, ei, encounter, patient, xcn};
 use passerelle_plugin_sdk::hl7::{Message, Segment, datetime};
 use passerelle_plugin_sdk::prelude::*;
 
@@ -179,12 +179,7 @@ pub fn adapt(ep: &Eprescription, message: &InboundMessage) -> Result<Adapted, Ad
     let seed = control_id
         .clone()
         .unwrap_or_else(|| fnv1a_hex(&message.payload));
-    let facility = fcomp(&msh.field(4), 1);
-    let default_authority = if facility.is_empty() {
-        fcomp(&msh.field(3), 1)
-    } else {
-        facility
-    };
+    let default_authority = default_authority(&msh);
     let ids = IdPolicy {
         local_id_system: ep.local_id_system.as_deref(),
         default_authority: &default_authority,

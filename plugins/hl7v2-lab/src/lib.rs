@@ -41,7 +41,7 @@ use std::collections::HashMap;
 
 use passerelle_plugin_sdk::fhir::{CodeableConcept, Coding, systems};
 use passerelle_plugin_sdk::hl7::fhir::text::{fcomp, fhir_code, fnv1a_hex, is_uri};
-use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, PatientInfo, patient};
+use passerelle_plugin_sdk::hl7::fhir::{IdPolicy, PatientInfo, default_authority, patient};
 use passerelle_plugin_sdk::hl7::{Field, Message, datetime};
 use passerelle_plugin_sdk::prelude::*;
 use serde::Deserialize;
@@ -165,12 +165,7 @@ impl Hl7v2Lab {
         let seed = control_id
             .clone()
             .unwrap_or_else(|| fnv1a_hex(&message.payload));
-        let facility = fcomp(&msh.field(4), 1);
-        let default_authority = if facility.is_empty() {
-            fcomp(&msh.field(3), 1)
-        } else {
-            facility
-        };
+        let default_authority = default_authority(&msh);
         let ids = IdPolicy {
             local_id_system: self.local_id_system.as_deref(),
             default_authority: &default_authority,

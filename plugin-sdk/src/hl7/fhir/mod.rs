@@ -3,8 +3,9 @@
 //! [`ndl`]), XON → Organization reference ([`xon`]), EI → Identifier ([`ei`], [`ei_sub`]),
 //! PV1 → Encounter ([`encounter`]), abnormal flags → interpretation ([`interpretation_code`]),
 //! coding system names → code system URIs ([`system_uri`]);
-//! identifier systems come from an [`IdPolicy`]. [`text`]
-//! holds the small string helpers they use (trimmed component values, OIDs, URNs).
+//! identifier systems come from an [`IdPolicy`] (its default authority from MSH:
+//! [`default_authority`]). [`text`] holds the small string helpers they use (trimmed
+//! component values, OIDs, URNs).
 //!
 //! ```
 //! use passerelle_plugin_sdk::hl7::Message;
@@ -25,4 +26,6 @@ pub mod text;
 
 pub use coding_system::{LOCAL_CODE_SYSTEM_PREFIX, system_uri};
 pub use interpretation::interpretation_code;
-pub use people::{IdPolicy, PatientInfo, ei, ei_sub, encounter, ndl, patient, xcn, xon};
+pub use people::{
+    IdPolicy, PatientInfo, default_authority, ei, ei_sub, encounter, ndl, patient, xcn, xon,
+};

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::text::{Comps, comp, is_oid, is_uri, owned, sub, urn};
+use super::text::{Comps, comp, fcomp, is_oid, is_uri, owned, sub, urn};
 use crate::fhir::{
     Address, AddressType, AddressUse, AdministrativeGender, CodeableConcept, Coding, ContactPoint,
     ContactPointSystem, ContactPointUse, Encounter, EncounterStatus, Extension, ExtensionValue,
@@ -40,6 +40,29 @@ pub struct IdPolicy<'a> {
     pub local_id_system: Option<&'a str>,
     /// Name of the authority to assume when an identifier names none (MSH-4, else MSH-3).
     pub default_authority: &'a str,
+}
+
+/// The authority a message's identifiers belong to when they name none
+/// ([`IdPolicy::default_authority`]): the sending facility (MSH-4.1), else the sending
+/// application (MSH-3.1); empty when the message names neither.
+///
+/// ```
+/// use passerelle_plugin_sdk::hl7::Message;
+/// use passerelle_plugin_sdk::hl7::fhir::default_authority;
+///
+/// let msg = Message::parse(b"MSH|^~\\&|LABAPP|CHU^1.2.3^ISO")?;
+/// assert_eq!(default_authority(&msg.msh()), "CHU");
+/// let msg = Message::parse(b"MSH|^~\\&|LABAPP|")?;
+/// assert_eq!(default_authority(&msg.msh()), "LABAPP");
+/// # Ok::<(), passerelle_plugin_sdk::hl7::ParseError>(())
+/// ```
+pub fn default_authority<'m>(msh: &Segment<'m>) -> Cow<'m, str> {
+    let facility = fcomp(&msh.field(4), 1);
+    if facility.is_empty() {
+        fcomp(&msh.field(3), 1)
+    } else {
+        facility
+    }
 }
 
 /// The OID of an HD (namespace `&` universal id `&` type), when it has one.
