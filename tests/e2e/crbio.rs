@@ -245,7 +245,7 @@ fn validate(records: &[Record]) {
 
 #[test]
 fn every_cda_result_reaches_an_observation_with_code_value_and_unit() {
-    let engine = PluginEngine::new(None).expect("engine");
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let mut all = Vec::new();
     for (label, cda) in cr_bio_documents() {
@@ -308,7 +308,7 @@ fn every_cda_result_reaches_an_observation_with_code_value_and_unit() {
 
 #[test]
 fn the_segur_sample_as_sent_gives_its_results() {
-    let engine = PluginEngine::new(None).expect("engine");
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let text = read(&samples().join(SEGUR_ORU));
     let out = plugin.adapt(&inbound(&text)).expect("Ségur ORU");
@@ -321,7 +321,7 @@ fn the_segur_sample_as_sent_gives_its_results() {
 
 #[test]
 fn replacement_and_deletion() {
-    let engine = PluginEngine::new(None).expect("engine");
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let docs = cr_bio_documents();
     let micro = &docs
@@ -370,7 +370,7 @@ fn replacement_and_deletion() {
 
 #[test]
 fn meta_dmp_flags_and_cda_confidentiality_reach_the_envelope() {
-    let engine = PluginEngine::new(None).expect("engine");
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let docs = cr_bio_documents();
     let tsh = &docs.iter().find(|(n, _)| n.contains("TSH")).expect("TSH").1;
@@ -416,7 +416,7 @@ fn without_result_code(tsh: &str) -> String {
 
 #[test]
 fn malformed_documents_are_rejected_naming_the_place() {
-    let engine = PluginEngine::new(None).expect("engine");
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let docs = cr_bio_documents();
     let tsh = docs

@@ -107,7 +107,7 @@ fn composition_codes(sections: &Value, out: &mut Vec<String>) {
 
 #[test]
 fn fiche_rcp_samples_adapt_and_validate() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let dir = tempfile::tempdir().unwrap();
     let bundles_path = dir.path().join("bundles.ndjson");
@@ -242,7 +242,7 @@ fn fiche_rcp_samples_adapt_and_validate() {
 
 #[test]
 fn malformed_fiches_are_rejected_with_a_location() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let good = sample(SAMPLES[0]);
     let cr_bio = std::fs::read_to_string(

@@ -55,7 +55,7 @@ fn every_prescription_sample_adapts_and_validates() {
     let cda = all.len() - hl7;
     assert!(hl7 >= 2, "only {hl7} RDE^O11 samples found");
     assert!(cda >= 1, "no eP-MED-DM sample found");
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("bundles.ndjson");
@@ -160,7 +160,7 @@ fn rde_o11_01_carries_its_input_and_agrees_with_microsoft() {
     let path = samples().join("ms-fhir-converter/data/SampleData/Hl7v2/RDE-O11-01.hl7");
     let bytes = std::fs::read(&path).unwrap();
     let text = String::from_utf8_lossy(&bytes);
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let out = plugin(&engine).adapt(&inbound(&bytes, HL7)).unwrap();
     let bundle: Value = serde_json::from_str(out.records[0].bundle.get()).unwrap();
     let lines = resources(&bundle, "MedicationRequest");
@@ -296,7 +296,7 @@ fn rejected_at(plugin: &Plugin, payload: &[u8], content_type: &str) -> String {
 
 #[test]
 fn bad_inputs_are_rejected_with_a_location() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let msh = "MSH|^~\\&|APP|CHU|PHARMA|CHU|20240131123000+0100||RDE^O11^RDE_O11|RX1|P|2.5";
     let pid = "PID|1||IPP123^^^CHU&1.2.250.1.71.4.2.7&ISO^PI||DUPONT^MARIE";
@@ -350,7 +350,7 @@ fn bad_inputs_are_rejected_with_a_location() {
 #[test]
 fn repeated_adapts_give_identical_records() {
     let all = prescription_samples();
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let run = |(label, payload, ct): &(String, Vec<u8>, &str)| -> Vec<String> {
         let out = plugin

@@ -107,7 +107,7 @@ fn every_oru_sample_adapts_and_validates() {
         "only {} ORU^R01 samples found",
         messages.len()
     );
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let dir = tempfile::tempdir().unwrap();
     let bundles_path = dir.path().join("bundles.ndjson");
@@ -135,7 +135,7 @@ fn every_oru_sample_adapts_and_validates() {
 #[test]
 fn repeated_adapts_give_identical_records() {
     let messages = oru_samples();
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let run = |(label, payload): &(String, Vec<u8>)| -> Vec<String> {
         let out = plugin
@@ -230,7 +230,7 @@ fn carries(obs: &Value, [value_type, _, value, unit_id, unit_text]: &[String; 5]
 
 #[test]
 fn microsoft_samples_obx_values_reach_the_observations() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     for name in [
         "LAB-ORU-1",
@@ -297,7 +297,7 @@ fn cli_adapts_an_ans_sample() {
 #[test]
 #[ignore]
 fn hl7v2_lab_throughput() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let five = [
         "MSH|^~\\&|SIL|LABO|DPI|CHU|20240131123000+0100||ORU^R01^ORU_R01|MSG1|P|2.5|||||FRA|UNICODE UTF-8",

@@ -109,7 +109,7 @@ fn adapt(plugin: &Plugin, label: &str, bytes: &[u8], charset: Option<&str>) -> A
 fn every_hprim_file_adapts_and_validates() {
     let files = valid_files();
     assert!(files.len() >= 5, "only {} HPRIM files found", files.len());
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let dir = tempfile::tempdir().unwrap();
     let bundles_path = dir.path().join("bundles.ndjson");
@@ -150,7 +150,7 @@ fn every_hprim_file_adapts_and_validates() {
 
 #[test]
 fn the_files_map_what_they_carry() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let read = |name: &str| std::fs::read(data_dir().join(name)).unwrap();
 
@@ -229,7 +229,7 @@ fn malformed_files_give_typed_errors() {
             "{name}: add it to MALFORMED with its expected location"
         );
     }
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     for (name, charset, location) in MALFORMED {
         let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -256,7 +256,7 @@ fn malformed_files_give_typed_errors() {
 
 #[test]
 fn garbage_is_rejected_not_trapped() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = plugin(&engine);
     let good = std::fs::read(data_dir().join("labo-iso8859-crlf.hpr")).unwrap();
     let mut payloads: Vec<Vec<u8>> = vec![

@@ -40,7 +40,7 @@ fn message(text: &str) -> Inbound {
 /// Runs `mode` once, returns its error and how long it took; then checks that a good plugin on
 /// the same engine, and the same hostile plugin's next instance, still work.
 fn contained(mode: &str, limits: PluginLimits) -> (PluginError, Duration) {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let bad = hostile(&engine, mode, limits);
     let good = hostile(&engine, "good", PluginLimits::default());
     let t = Instant::now();
@@ -94,7 +94,7 @@ fn infinite_loop_is_stopped_by_the_time_cap() {
 /// finishes long before the loop reaches its time cap.
 #[tokio::test(flavor = "current_thread")]
 async fn a_looping_call_does_not_hold_its_worker() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let bad = hostile(&engine, "loop", limits());
     let good = hostile(&engine, "good", PluginLimits::default());
     let started = Instant::now();
@@ -220,7 +220,7 @@ fn hundred_megabytes_of_output_are_refused() {
 
 #[test]
 fn plugins_have_no_clock() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let p = hostile(&engine, "clock", limits());
     let out = p.adapt(&message("x")).unwrap();
     assert_eq!(
@@ -231,7 +231,7 @@ fn plugins_have_no_clock() {
 
 #[test]
 fn trapped_instance_is_replaced() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let p = hostile(&engine, "panic", limits());
     for _ in 0..3 {
         assert!(matches!(
@@ -244,7 +244,7 @@ fn trapped_instance_is_replaced() {
 
 #[test]
 fn invalid_output_is_refused() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     for (mode, expected) in [
         ("bad-bundle", "not valid JSON"),
         ("no-patient", "no patient identity"),
@@ -271,7 +271,7 @@ fn invalid_output_is_refused() {
 
 #[test]
 fn adapter_rejection_is_typed() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let p = hostile(&engine, "good", limits());
     let err = p.adapt(&message("bad input")).unwrap_err();
     assert!(err.is_rejection());
@@ -283,7 +283,7 @@ fn adapter_rejection_is_typed() {
 
 #[test]
 fn pinned_sha256_mismatch_is_refused() {
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let spec = PluginSpec {
         name: "pinned".into(),
         path: wasm("hostile"),
@@ -313,12 +313,42 @@ fn compiled_components_are_cached_on_disk() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+/// Several loads of one build into one cache at once (two plugins of a configuration on the
+/// same `.wasm`, or daemons sharing a cache dir): each gets a working plugin, and the cache
+/// ends with one whole file and no temporary one.
+#[test]
+fn concurrent_loads_share_one_cache_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = PluginEngine::new(Some(dir.path().to_path_buf())).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let p = hostile(&engine, "good", limits());
+                assert!(p.adapt(&message("m")).is_ok());
+            });
+        }
+    });
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with(".cwasm"), "{names:?}");
+    let fresh = PluginEngine::new(Some(dir.path().to_path_buf())).unwrap();
+    assert!(
+        hostile(&fresh, "good", limits())
+            .adapt(&message("m"))
+            .is_ok()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_wait_for_a_turn_beyond_max_instances() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
-    let engine = PluginEngine::new(None).unwrap();
+    let engine = passerelle_tests::adapt::engine();
     let plugin = Arc::new(hostile(
         &engine,
         "good",

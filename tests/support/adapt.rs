@@ -5,6 +5,11 @@ use passerelle::plugin::{Inbound, Plugin, PluginEngine, PluginLimits, PluginSpec
 
 use crate::wasm;
 
+/// An engine that compiles through the suite's shared cache ([`crate::component_cache`]).
+pub fn engine() -> PluginEngine {
+    PluginEngine::new(Some(crate::component_cache())).expect("wasm engine")
+}
+
 /// The built plugin `crate_name` (e.g. `hl7v2-lab`), named after it, with default limits and
 /// `settings_json` as its settings; panics when it does not load.
 pub fn load_plugin(engine: &PluginEngine, crate_name: &str, settings_json: &str) -> Plugin {

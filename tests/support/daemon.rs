@@ -72,6 +72,7 @@ impl Setup {
             r#"
 data_dir = "data"
 routes = "routes.toml"
+component_cache = "{cache}"
 
 [plugins.hl7v2-lab]
 path = "{wasm}"
@@ -103,6 +104,7 @@ max_backoff_ms = 1000
 {extra}
 "#,
             wasm = plugin.display(),
+            cache = crate::component_cache().display(),
         );
         std::fs::write(dir.path().join("passerelle.toml"), config).expect("write config");
         std::fs::write(dir.path().join("routes.toml"), routes).expect("write routes");

@@ -25,6 +25,14 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo().join("target"))
 }
 
+/// The component cache the suite's daemons and engines share, in the target dir: without it
+/// each test recompiled the same builds (85 compiles in one run of the e2e binary, 40 of them
+/// `hl7v2-lab`, ≈ 3 minutes of compiling). Files are keyed by build and engine settings, so a
+/// rebuilt plugin gets a new file. Tests about the cache itself use a folder of their own.
+pub fn component_cache() -> PathBuf {
+    target_dir().join("test-component-cache")
+}
+
 /// A built plugin component, by crate name (`hl7v2-lab` → `hl7v2_lab.wasm`).
 pub fn wasm(crate_name: &str) -> PathBuf {
     let path = target_dir()

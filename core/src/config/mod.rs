@@ -34,6 +34,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// The append-only audit log ([`crate::admin::audit`]).
     pub audit_log: PathBuf,
+    /// Where compiled components are cached ([`crate::plugin::PluginEngine`]).
+    pub component_cache: PathBuf,
 }
 
 impl Config {
@@ -212,6 +214,10 @@ impl Config {
             .audit_log
             .map(|p| resolve(&p))
             .unwrap_or_else(|| data_dir.join("audit.jsonl"));
+        let component_cache = raw
+            .component_cache
+            .map(|p| resolve(&p))
+            .unwrap_or_else(|| data_dir.join("cache").join("components"));
         if !errors.is_empty() {
             return Err(ConfigError::Invalid(errors));
         }
@@ -237,6 +243,7 @@ impl Config {
             delivery: raw.delivery,
             admin,
             audit_log,
+            component_cache,
         })
     }
 
@@ -259,9 +266,10 @@ impl Config {
             .collect()
     }
 
-    /// Where compiled components are cached.
+    /// Where compiled components are cached: `component_cache`, by default
+    /// `<data_dir>/cache/components`.
     pub fn component_cache_dir(&self) -> PathBuf {
-        self.data_dir.join("cache").join("components")
+        self.component_cache.clone()
     }
 }
 

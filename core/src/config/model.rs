@@ -29,6 +29,8 @@ pub(super) struct RawConfig {
     /// The audit log of configuration changes and operator actions (default
     /// `<data_dir>/audit.jsonl`).
     pub audit_log: Option<PathBuf>,
+    /// Where compiled components are kept (default `<data_dir>/cache/components`).
+    pub component_cache: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -107,9 +107,15 @@ impl PluginEngine {
                 path: path.to_path_buf(),
                 reason: format!("{e:#}"),
             })?;
-        let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+        // Unique per write, not only per process: two plugins of one configuration may be the
+        // same build, and several daemons or test threads may share one cache dir. The rename
+        // is atomic, so a reader sees a whole file, whichever write lands last.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{key}.{}.{n}.tmp", std::process::id()));
         if let Err(e) = std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &cached)) {
             tracing::warn!(file = %cached.display(), error = %e, "cannot write the component cache");
+            let _ = std::fs::remove_file(&tmp);
         }
         // SAFETY: `bytes` was just produced by `precompile_component` of this engine.
         unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(|e| PluginError::Compile {
