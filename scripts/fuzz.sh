@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      # all targets when none is named
 #
 # Targets (fuzz/fuzz_targets/): hl7_parse hl7_escape hprim cda mllp_codec config routes.
+# Targets run FUZZ_JOBS at a time (default: the number of cores), each for SECONDS.
 # A crash fails the script; the input is in fuzz/artifacts/TARGET/ (replay it with
 # `cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-...`). Honours CARGO_TARGET_DIR.
 #
@@ -73,18 +74,56 @@ seeds() {
     [ -n "$(ls -A "$dir")" ] || { echo "fuzz.sh: no seeds for $1" >&2; exit 1; }
 }
 
+if [ -n "${FUZZ_SEEDS_ONLY:-}" ]; then
+    # Only (re)build the corpus directories (e.g. to run the binaries by hand).
+    for t in "${targets[@]}"; do seeds "$t"; done
+    exit 0
+fi
+
+# `--features core` for every target: one build (the plugin-side targets alone build
+# without it, much faster: `cargo fuzz build --fuzz-dir fuzz --sanitizer none`).
+flags=(--fuzz-dir fuzz --sanitizer none --debug-assertions --features core)
+"${fuzz[@]}" build "${flags[@]}"
+
+# Targets run side by side, FUZZ_JOBS at a time (default: one per core). libFuzzer runs on
+# one thread and -max_total_time is wall-clock time, so on two cores two targets each get
+# their whole time for the wall-clock cost of one. Each run's output goes to a log, printed
+# (its statistics, or its end on a failure) once all have finished.
+jobs_max=${FUZZ_JOBS:-$(nproc)}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 for t in "${targets[@]}"; do
     seeds "$t"
-    # FUZZ_SEEDS_ONLY=1: only (re)build the corpus directories (e.g. to run the binaries by hand).
-    [ -z "${FUZZ_SEEDS_ONLY:-}" ] || continue
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
     # Whole documents for the parsers; the escapes and the framing do not need 300 kB inputs
     # (a smaller bound means many more executions per second).
     max_len=()
     case $t in hl7_escape | mllp_codec) max_len=(-max_len=4096) ;; esac
     echo "=== fuzz $t: ${seconds}s, $(ls "$root/fuzz/corpus/$t" | wc -l) inputs in the corpus"
     # -timeout: an input taking over 10 s is a hang (libFuzzer fails on it).
-    # `--features core` for every target: one build (the plugin-side targets alone build
-    # without it, much faster: `cargo fuzz build --fuzz-dir fuzz --sanitizer none`).
-    "${fuzz[@]}" run --fuzz-dir fuzz --sanitizer none --debug-assertions --features core "$t" "fuzz/corpus/$t" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 "${max_len[@]}"
+    (
+        rc=0
+        "${fuzz[@]}" run "${flags[@]}" "$t" "fuzz/corpus/$t" -- \
+            -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+            "${max_len[@]}" >"$logs/$t.log" 2>&1 || rc=$?
+        echo "$rc" >"$logs/$t.rc"
+    ) &
 done
+wait
+
+failed=()
+for t in "${targets[@]}"; do
+    rc=$(cat "$logs/$t.rc" 2>/dev/null || echo "no exit status")
+    if [ "$rc" = 0 ]; then
+        echo "=== fuzz $t: no crash; $(grep -E '^Done [0-9]+ runs' "$logs/$t.log" | tail -1)"
+        grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$logs/$t.log" || true
+    else
+        echo "=== fuzz $t: FAILED ($rc); the end of its output:"
+        tail -n 80 "$logs/$t.log"
+        failed+=("$t")
+    fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "fuzz.sh: failed: ${failed[*]} (the inputs are in fuzz/artifacts/<target>/)" >&2
+    exit 1
+fi
