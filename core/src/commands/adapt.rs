@@ -110,7 +110,7 @@ fn resolve_plugin(plugin: &str, config: &Path) -> anyhow::Result<(PluginSpec, Op
                 .join(", ")
         )
     })?;
-    Ok((spec, Some(config.component_cache_dir())))
+    Ok((spec, Some(config.component_cache)))
 }
 
 /// Splits a batch file into messages at each line that starts with `MSH`.

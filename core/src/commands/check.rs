@@ -50,7 +50,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let engine = PluginEngine::new(Some(config.component_cache_dir()))?;
+    let engine = PluginEngine::new(Some(config.component_cache.clone()))?;
     for spec in config.plugin_specs() {
         let name = &spec.name;
         match Plugin::load(&engine, &spec) {

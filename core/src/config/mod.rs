@@ -34,7 +34,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// The append-only audit log ([`crate::admin::audit`]).
     pub audit_log: PathBuf,
-    /// Where compiled components are cached ([`crate::plugin::PluginEngine`]).
+    /// Where compiled components are cached ([`crate::plugin::PluginEngine`]):
+    /// `component_cache`, by default `<data_dir>/cache/components`.
     pub component_cache: PathBuf,
 }
 
@@ -264,12 +265,6 @@ impl Config {
             .keys()
             .filter_map(|name| self.plugin_spec(name))
             .collect()
-    }
-
-    /// Where compiled components are cached: `component_cache`, by default
-    /// `<data_dir>/cache/components`.
-    pub fn component_cache_dir(&self) -> PathBuf {
-        self.component_cache.clone()
     }
 }
 

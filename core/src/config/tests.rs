@@ -66,24 +66,21 @@ fn paths_resolve_against_the_config_folder_and_data_dir() {
 fn data_dir_flag_overrides() {
     let c = Config::parse(Path::new("p.toml"), GOOD, Some(Path::new("/tmp/d"))).unwrap();
     assert_eq!(c.journal.path, PathBuf::from("/tmp/d/journal.db"));
-    assert_eq!(
-        c.component_cache_dir(),
-        PathBuf::from("/tmp/d/cache/components")
-    );
+    assert_eq!(c.component_cache, PathBuf::from("/tmp/d/cache/components"));
 }
 
 #[test]
 fn the_component_cache_defaults_under_the_data_dir_and_can_be_moved() {
     let c = Config::parse(Path::new("/etc/p/passerelle.toml"), GOOD, None).unwrap();
     assert_eq!(
-        c.component_cache_dir(),
+        c.component_cache,
         PathBuf::from("/etc/p/../data/cache/components")
     );
     // Set, it resolves against the config folder and a --data-dir does not move it.
     let src = format!("component_cache = \"cache\"\n{GOOD}");
     for data_dir in [None, Some(Path::new("/tmp/d"))] {
         let c = Config::parse(Path::new("/etc/p/passerelle.toml"), &src, data_dir).unwrap();
-        assert_eq!(c.component_cache_dir(), PathBuf::from("/etc/p/cache"));
+        assert_eq!(c.component_cache, PathBuf::from("/etc/p/cache"));
     }
 }
 

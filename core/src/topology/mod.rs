@@ -59,7 +59,7 @@ impl Topology {
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
         let (journal, backend) = open_journal(config).await?;
 
-        let engine = PluginEngine::new(Some(config.component_cache_dir()))
+        let engine = PluginEngine::new(Some(config.component_cache.clone()))
             .context("starting the wasm engine")?;
         let specs = config.plugin_specs();
         let plugins = tokio::task::spawn_blocking(move || PluginRegistry::load_all(engine, specs))
