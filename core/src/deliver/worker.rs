@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{DeliveryError, Sink, backoff};
+use super::{DeliveryError, FileSink, Sink, backoff};
 use crate::clock::now_ms;
 use crate::config::RetryPolicy;
 use crate::journal::{JournalBackend, OutboxItem};
@@ -404,13 +404,29 @@ impl Runner {
 
     /// Delivers one claim and marks the outcomes.
     async fn process(&mut self, items: Vec<OutboxItem>) {
+        let sink = self.sink.clone();
+        let attempts = match &*sink {
+            // A file write is a few system calls: the whole claim goes to one blocking task.
+            Sink::File(file) if !self.stopping() => {
+                let in_flight = &self.marker.shared.in_flight;
+                in_flight.store(items.len(), Ordering::Relaxed);
+                let attempts = deliver_files(file, items).await;
+                in_flight.store(0, Ordering::Relaxed);
+                attempts
+            }
+            _ => self.deliver_each(items).await,
+        };
+        self.finish(attempts).await;
+    }
+
+    /// Delivers the entries concurrently, at most `concurrency` at once; on shutdown the ones
+    /// not started yet are left in `unstarted`.
+    async fn deliver_each(&mut self, items: Vec<OutboxItem>) -> Attempts {
         let shared = self.marker.shared.clone();
         let mut queue: VecDeque<OutboxItem> = items.into();
         let mut tasks = JoinSet::new();
         let mut running: HashMap<tokio::task::Id, (i64, u32)> = HashMap::new();
-        // (outbox id, attempts before this one)
-        let mut delivered: Vec<(i64, u32)> = Vec::new();
-        let mut failures = Vec::new();
+        let mut attempts = Attempts::default();
         loop {
             while tasks.len() < self.options.concurrency && !self.stopping() {
                 let Some(item) = queue.pop_front() else { break };
@@ -432,21 +448,27 @@ impl Runner {
                     ))),
                 ),
             };
-            let Some((outbox_id, attempts)) = running.remove(&task) else {
+            let Some((outbox_id, tries)) = running.remove(&task) else {
                 continue;
             };
-            match result {
-                Ok(()) => delivered.push((outbox_id, attempts)),
-                Err(e) => failures.push((outbox_id, attempts, e)),
-            }
+            attempts.push(outbox_id, tries, result);
         }
         shared.in_flight.store(0, Ordering::Relaxed);
+        attempts.unstarted = queue.iter().map(|i| i.outbox_id).collect();
+        attempts
+    }
 
+    /// Releases what was not started, makes the deliveries durable and marks the outcomes.
+    async fn finish(&mut self, attempts: Attempts) {
+        let Attempts {
+            mut delivered,
+            mut failures,
+            unstarted,
+        } = attempts;
         let journal = &self.marker.journal;
-        if !queue.is_empty() {
+        if !unstarted.is_empty() {
             // Shutdown: claimed but never started.
-            let ids: Vec<i64> = queue.iter().map(|i| i.outbox_id).collect();
-            journal.release(&ids).await;
+            journal.release(&unstarted).await;
         }
         if !delivered.is_empty()
             && let Err(e) = self.sink.sync().await
@@ -472,4 +494,34 @@ impl Runner {
         }
         while marks.join_next().await.is_some() {}
     }
+}
+
+/// The outcomes of a claim's deliveries.
+#[derive(Default)]
+struct Attempts {
+    /// (outbox id, attempts before this one)
+    delivered: Vec<(i64, u32)>,
+    failures: Vec<(i64, u32, DeliveryError)>,
+    /// Claimed, never started (shutdown).
+    unstarted: Vec<i64>,
+}
+
+impl Attempts {
+    fn push(&mut self, outbox_id: i64, tries: u32, result: Result<(), DeliveryError>) {
+        match result {
+            Ok(()) => self.delivered.push((outbox_id, tries)),
+            Err(e) => self.failures.push((outbox_id, tries, e)),
+        }
+    }
+}
+
+/// A claim delivered to a file destination in one go ([`FileSink::deliver_all`]).
+async fn deliver_files(sink: &FileSink, items: Vec<OutboxItem>) -> Attempts {
+    let records: Vec<&crate::record::Record> = items.iter().map(|i| &i.record).collect();
+    let results = sink.deliver_all(&records).await;
+    let mut attempts = Attempts::default();
+    for (item, result) in items.iter().zip(results) {
+        attempts.push(item.outbox_id, item.attempts, result);
+    }
+    attempts
 }

@@ -68,6 +68,65 @@ async fn file_sink_writes_one_atomic_idempotent_file_per_record() {
     );
 }
 
+/// A claim goes to the file sink in one call: each record gets its own outcome, a bad one does
+/// not fail the others, and nothing is in place before the sync.
+#[tokio::test]
+async fn a_batch_of_file_deliveries_has_one_outcome_per_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sink = FileSink::new(out.clone());
+    let good: Vec<Record> = (0..5)
+        .map(|i| record(&format!("M{i}"), 0, "A", COLLECTION))
+        .collect();
+    let mut bad = record("M9", 0, "A", COLLECTION);
+    bad.envelope.id = "../escape".into();
+    let batch: Vec<&Record> = vec![&good[0], &good[1], &bad, &good[2], &good[3], &good[4]];
+
+    let results = sink.deliver_all(&batch).await;
+    assert_eq!(results.len(), 6);
+    for (i, result) in results.iter().enumerate() {
+        if i == 2 {
+            let err = result.as_ref().unwrap_err();
+            assert!(
+                !err.retryable && err.message.contains("file name"),
+                "{err:?}"
+            );
+        } else {
+            assert!(result.is_ok(), "record {i}: {result:?}");
+        }
+    }
+    assert!(
+        files_in(&out).iter().all(|f| f.starts_with('.')),
+        "only temp files before the sync: {:?}",
+        files_in(&out)
+    );
+    sink.sync().await.unwrap();
+    let mut expected: Vec<String> = good
+        .iter()
+        .map(|r| format!("{}.json", r.envelope.id))
+        .collect();
+    expected.sort();
+    assert_eq!(files_in(&out), expected);
+    for rec in &good {
+        let text = std::fs::read_to_string(out.join(format!("{}.json", rec.envelope.id))).unwrap();
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.envelope, rec.envelope);
+    }
+
+    // The folder cannot be made: every record of the batch fails, retryably.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "a file, not a folder").unwrap();
+    let results = FileSink::new(blocked.join("sub"))
+        .deliver_all(&[&good[0], &good[1]])
+        .await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_err_and(|e| e.retryable)),
+        "{results:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_failed_file_sync_publishes_nothing_and_leaves_no_temp_file() {
     let dir = tempfile::tempdir().unwrap();
