@@ -2,7 +2,8 @@
 //!
 //! The loop: claim up to `batch` due outbox entries; deliver them concurrently (at most
 //! `concurrency` at once; the journal hands out at most one entry per patient, so concurrency
-//! never reorders a patient's records); make them durable ([`Sink::sync`](super::Sink::sync):
+//! never reorders a patient's records) — a file destination takes the whole claim in one
+//! blocking task instead, its writes being a few system calls each; make them durable ([`Sink::sync`](super::Sink::sync):
 //! the file sink's one folder fsync); mark the successes delivered in one journal call and each
 //! failure failed (retried after [`backoff`]) or dead (not retryable, or
 //! `max_attempts` reached). When nothing is due, sleep until the next entry is due, until
