@@ -71,7 +71,7 @@ impl FileSink {
     /// Writes the record's file under a temporary name (blocking work runs in
     /// `spawn_blocking`). It takes its final name, durably, at the next [`FileSink::sync`].
     pub async fn deliver(&self, record: &Record) -> Result<(), DeliveryError> {
-        self.deliver_all(&[record])
+        self.deliver_all(vec![record.clone()])
             .await
             .pop()
             .unwrap_or_else(|| Err(DeliveryError::retryable("file writer returned no result")))
@@ -79,68 +79,44 @@ impl FileSink {
 
     /// [`FileSink::deliver`] for several records, in one blocking task: the worker hands a
     /// whole claim over at once instead of one task and one thread hand-off per record
-    /// (docs/benchmarks.md section 20). One result per record, in order.
-    pub async fn deliver_all(&self, records: &[&Record]) -> Vec<Result<(), DeliveryError>> {
-        let mut results: Vec<Result<(), DeliveryError>> = Vec::with_capacity(records.len());
-        // (index in `results`, file name, content)
-        let mut jobs = Vec::with_capacity(records.len());
-        for (i, record) in records.iter().enumerate() {
-            let id = &record.envelope.id;
-            if is_safe_file_stem(id) {
-                let mut content = record.to_json_line().into_bytes();
-                content.push(b'\n');
-                jobs.push((i, format!("{id}.json"), content));
-                results.push(Ok(()));
-            } else {
-                results.push(Err(DeliveryError::permanent(format!(
-                    "record id {id:?} cannot be used as a file name"
-                ))));
-            }
-        }
-        if jobs.is_empty() {
-            return results;
-        }
+    /// (docs/benchmarks.md section 20). Each record's JSON line is made just before its file is
+    /// written and dropped after, so a claim of large records is never all in memory twice.
+    /// One result per record, in order.
+    pub async fn deliver_all(&self, records: Vec<Record>) -> Vec<Result<(), DeliveryError>> {
+        let count = records.len();
         let dir = self.dir.clone();
         let staged = self.staged.clone();
         let written = tokio::task::spawn_blocking(move || {
-            if let Err(e) = open_folder(&dir, &staged) {
-                let message = e.to_string();
-                return jobs
-                    .into_iter()
-                    .map(|(i, ..)| (i, Err(message.clone())))
-                    .collect();
-            }
-            let mut outcomes = Vec::with_capacity(jobs.len());
-            let mut files = Vec::with_capacity(jobs.len());
-            for (i, name, content) in jobs {
-                match write_staged(&dir, &name, &content) {
-                    Ok(file) => {
-                        files.extend(file);
-                        outcomes.push((i, Ok(())));
+            let folder = open_folder(&dir, &staged).map_err(|e| e.to_string());
+            let mut files = Vec::with_capacity(records.len());
+            let results = records
+                .into_iter()
+                .map(|record| {
+                    let id = &record.envelope.id;
+                    if !is_safe_file_stem(id) {
+                        return Err(DeliveryError::permanent(format!(
+                            "record id {id:?} cannot be used as a file name"
+                        )));
                     }
-                    Err(e) => outcomes.push((i, Err(e.to_string()))),
-                }
-            }
+                    if let Err(e) = &folder {
+                        return Err(DeliveryError::retryable(e.clone()));
+                    }
+                    let mut content = record.to_json_line().into_bytes();
+                    content.push(b'\n');
+                    let file = write_staged(&dir, &format!("{id}.json"), &content)
+                        .map_err(|e| DeliveryError::retryable(e.to_string()))?;
+                    files.extend(file);
+                    Ok(())
+                })
+                .collect();
             lock(&staged).files.extend(files);
-            outcomes
+            results
         })
         .await;
-        match written {
-            Ok(outcomes) => {
-                for (i, outcome) in outcomes {
-                    if let Err(message) = outcome {
-                        results[i] = Err(DeliveryError::retryable(message));
-                    }
-                }
-            }
-            Err(e) => {
-                let message = format!("file writer task failed: {e}");
-                for result in results.iter_mut().filter(|r| r.is_ok()) {
-                    *result = Err(DeliveryError::retryable(message.clone()));
-                }
-            }
-        }
-        results
+        written.unwrap_or_else(|e| {
+            let error = DeliveryError::retryable(format!("file writer task failed: {e}"));
+            vec![Err(error); count]
+        })
     }
 
     /// Makes the files delivered so far durable and puts them in place: their content synced,

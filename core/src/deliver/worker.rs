@@ -518,11 +518,14 @@ impl Attempts {
 
 /// A claim delivered to a file destination in one go ([`FileSink::deliver_all`]).
 async fn deliver_files(sink: &FileSink, items: Vec<OutboxItem>) -> Attempts {
-    let records: Vec<&crate::record::Record> = items.iter().map(|i| &i.record).collect();
-    let results = sink.deliver_all(&records).await;
+    let (keys, records): (Vec<(i64, u32)>, Vec<_>) = items
+        .into_iter()
+        .map(|i| ((i.outbox_id, i.attempts), i.record))
+        .unzip();
+    let results = sink.deliver_all(records).await;
     let mut attempts = Attempts::default();
-    for (item, result) in items.iter().zip(results) {
-        attempts.push(item.outbox_id, item.attempts, result);
+    for ((outbox_id, tries), result) in keys.into_iter().zip(results) {
+        attempts.push(outbox_id, tries, result);
     }
     attempts
 }

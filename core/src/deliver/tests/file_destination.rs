@@ -80,9 +80,10 @@ async fn a_batch_of_file_deliveries_has_one_outcome_per_record() {
         .collect();
     let mut bad = record("M9", 0, "A", COLLECTION);
     bad.envelope.id = "../escape".into();
-    let batch: Vec<&Record> = vec![&good[0], &good[1], &bad, &good[2], &good[3], &good[4]];
+    let mut batch = good.clone();
+    batch.insert(2, bad);
 
-    let results = sink.deliver_all(&batch).await;
+    let results = sink.deliver_all(batch).await;
     assert_eq!(results.len(), 6);
     for (i, result) in results.iter().enumerate() {
         if i == 2 {
@@ -117,7 +118,7 @@ async fn a_batch_of_file_deliveries_has_one_outcome_per_record() {
     let blocked = dir.path().join("blocked");
     std::fs::write(&blocked, "a file, not a folder").unwrap();
     let results = FileSink::new(blocked.join("sub"))
-        .deliver_all(&[&good[0], &good[1]])
+        .deliver_all(good[..2].to_vec())
         .await;
     assert!(
         results
