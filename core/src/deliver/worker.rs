@@ -2,8 +2,9 @@
 //!
 //! The loop: claim up to `batch` due outbox entries; deliver them concurrently (at most
 //! `concurrency` at once; the journal hands out at most one entry per patient, so concurrency
-//! never reorders a patient's records) — a file destination takes the whole claim in one
-//! blocking task instead, its writes being a few system calls each; make them durable ([`Sink::sync`](super::Sink::sync):
+//! never reorders a patient's records) — file and record-store destinations take the whole
+//! claim at once instead (one blocking task; for the record store one transaction, one fsync);
+//! make them durable ([`Sink::sync`](super::Sink::sync):
 //! the file sink's one folder fsync); mark the successes delivered in one journal call and each
 //! failure failed (retried after [`backoff`]) or dead (not retryable, or
 //! `max_attempts` reached). When nothing is due, sleep until the next entry is due, until
@@ -22,10 +23,11 @@ use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{DeliveryError, FileSink, Sink, backoff};
+use super::{DeliveryError, Sink, backoff};
 use crate::clock::now_ms;
 use crate::config::RetryPolicy;
 use crate::journal::{JournalBackend, OutboxItem};
+use crate::record::Record;
 use crate::telemetry;
 
 /// Shortest sleep when nothing was claimed but something is due already (a race with a commit):
@@ -407,17 +409,44 @@ impl Runner {
     async fn process(&mut self, items: Vec<OutboxItem>) {
         let sink = self.sink.clone();
         let attempts = match &*sink {
-            // A file write is a few system calls: the whole claim goes to one blocking task.
+            // A file write is a few system calls, a stored record a few rows: the whole claim
+            // goes to one blocking task (and, for the record store, one transaction).
             Sink::File(file) if !self.stopping() => {
-                let in_flight = &self.marker.shared.in_flight;
-                in_flight.store(items.len(), Ordering::Relaxed);
-                let attempts = deliver_files(file, items).await;
-                in_flight.store(0, Ordering::Relaxed);
-                attempts
+                let (keys, records) = self.start_whole(items);
+                self.end_whole(keys, file.deliver_all(records).await)
+            }
+            Sink::RecordStore(store) if !self.stopping() => {
+                let (keys, records) = self.start_whole(items);
+                self.end_whole(keys, store.deliver_all(records).await)
             }
             _ => self.deliver_each(items).await,
         };
         self.finish(attempts).await;
+    }
+
+    /// A claim handed whole to its sink: the entries' keys (outbox id, attempts before this
+    /// one) and their records, all counted in flight.
+    fn start_whole(&self, items: Vec<OutboxItem>) -> (Vec<(i64, u32)>, Vec<Record>) {
+        let in_flight = &self.marker.shared.in_flight;
+        in_flight.store(items.len(), Ordering::Relaxed);
+        items
+            .into_iter()
+            .map(|i| ((i.outbox_id, i.attempts), i.record))
+            .unzip()
+    }
+
+    /// The outcomes of a claim handed whole to its sink, one per key, in order.
+    fn end_whole(
+        &self,
+        keys: Vec<(i64, u32)>,
+        results: Vec<Result<(), DeliveryError>>,
+    ) -> Attempts {
+        self.marker.shared.in_flight.store(0, Ordering::Relaxed);
+        let mut attempts = Attempts::default();
+        for ((outbox_id, tries), result) in keys.into_iter().zip(results) {
+            attempts.push(outbox_id, tries, result);
+        }
+        attempts
     }
 
     /// Delivers the entries concurrently, at most `concurrency` at once; on shutdown the ones
@@ -514,18 +543,4 @@ impl Attempts {
             Err(e) => self.failures.push((outbox_id, tries, e)),
         }
     }
-}
-
-/// A claim delivered to a file destination in one go ([`FileSink::deliver_all`]).
-async fn deliver_files(sink: &FileSink, items: Vec<OutboxItem>) -> Attempts {
-    let (keys, records): (Vec<(i64, u32)>, Vec<_>) = items
-        .into_iter()
-        .map(|i| ((i.outbox_id, i.attempts), i.record))
-        .unzip();
-    let results = sink.deliver_all(records).await;
-    let mut attempts = Attempts::default();
-    for ((outbox_id, tries), result) in keys.into_iter().zip(results) {
-        attempts.push(outbox_id, tries, result);
-    }
-    attempts
 }

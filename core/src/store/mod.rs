@@ -137,6 +137,18 @@ impl RecordStore {
         .await
     }
 
+    /// Stores delivered records in one transaction (see [`write::put_all`]).
+    pub async fn put_all(
+        &self,
+        records: Vec<Record>,
+    ) -> Result<Vec<Result<PutOutcome, StoreError>>, StoreError> {
+        let accept = self.inner.accept_test_ins;
+        self.run(move |conn, policy| {
+            write::put_all(conn, policy, accept, &records, &crate::clock::now_rfc3339())
+        })
+        .await
+    }
+
     /// Walks the audit chain (see [`audit::verify_chain`]).
     pub fn verify_chain(&self) -> Result<ChainReport, StoreError> {
         self.with_conn(|conn, _| audit::verify_chain(conn))

@@ -185,6 +185,106 @@ fn records_are_idempotent_and_versioned() {
     assert_eq!(doc.author.as_deref(), Some(AUTHOR));
 }
 
+/// A claim stored in one transaction ends as the same records stored one by one would: the
+/// same outcomes (a duplicate inside the batch included), documents, audit trail and an
+/// unbroken chain; a record that fails midway is rolled back alone, with what it had already
+/// changed (here, superseding the current version), and the next ones are stored.
+#[test]
+fn a_batch_stores_what_one_by_one_puts_store_and_a_failure_stays_alone() {
+    let now = "2026-01-01T00:00:00Z";
+    let policy = Policy::with_default_matrix();
+    let batch = vec![
+        record("r1", Some(TEST_NS), "final", "F1", 4.0),
+        record("r1", Some(TEST_NS), "final", "F1", 4.0),
+        record("n1", None, "final", "F9", 1.0),
+        record("r2", Some(TEST_NS), "corrected", "F1", 4.5),
+        record("bad", Some(TEST_NS), "corrected", "F1", 9.9),
+        record("r3", Some(TEST_NS), "final", "F2", 3.9),
+        record("r4", Some(TEST_NS), "entered-in-error", "F2", 3.9),
+    ];
+    // A storage failure planted for record "bad", after it has superseded r2: rolled back, r2
+    // stays the current version.
+    let plant = "CREATE TRIGGER planted BEFORE INSERT ON documents WHEN NEW.record_id = 'bad'
+                 BEGIN SELECT RAISE(ABORT, 'planted failure'); END;";
+    let (_d1, mut one) = conn();
+    one.execute_batch(plant).unwrap();
+    let singles: Vec<Option<PutOutcome>> = batch
+        .iter()
+        .map(|r| write::put(&mut one, &policy, true, r, now).ok())
+        .collect();
+    let (_d2, mut all) = conn();
+    all.execute_batch(plant).unwrap();
+    let outcomes = write::put_all(&mut all, &policy, true, &batch, now).unwrap();
+    let err = outcomes[4].as_ref().unwrap_err().to_string();
+    assert!(err.contains("planted failure"), "{err}");
+    let outcomes: Vec<Option<PutOutcome>> = outcomes.into_iter().map(Result::ok).collect();
+    assert_eq!(outcomes, singles);
+    assert_eq!(
+        outcomes,
+        [
+            Some(PutOutcome::Stored {
+                version: 1,
+                state: "current"
+            }),
+            Some(PutOutcome::Duplicate),
+            Some(PutOutcome::Refused(DenyReason::IdentityNotQualified)),
+            Some(PutOutcome::Stored {
+                version: 2,
+                state: "current"
+            }),
+            None,
+            Some(PutOutcome::Stored {
+                version: 1,
+                state: "current"
+            }),
+            Some(PutOutcome::Stored {
+                version: 2,
+                state: "withdrawn"
+            }),
+        ]
+    );
+    let patient = db::patient_by_ins(&all, INS).unwrap().unwrap();
+    let documents = |c: &Connection| -> Vec<(String, i64, String)> {
+        db::documents(c, &patient.id, true)
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.record_id, d.version, d.state))
+            .collect()
+    };
+    assert_eq!(documents(&all), documents(&one));
+    let mut stored = documents(&all);
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            ("r1", 1, "superseded"),
+            ("r2", 2, "current"),
+            ("r3", 1, "withdrawn"),
+            ("r4", 2, "withdrawn"),
+        ]
+        .map(|(r, v, s)| (r.to_string(), v, s.to_string()))
+    );
+    let trail = |c: &Connection| -> Vec<String> {
+        audit::for_patient(c, INS)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.outcome)
+            .collect()
+    };
+    assert_eq!(trail(&all), trail(&one));
+    assert_eq!(
+        trail(&all),
+        [
+            "stored:v1:current",
+            "stored:v2:current",
+            "stored:v1:current",
+            "stored:v2:withdrawn"
+        ]
+    );
+    let chain = audit::verify_chain(&all).unwrap();
+    assert_eq!((chain.entries, chain.first_broken), (4, None));
+}
+
 #[test]
 fn the_feed_gate_refuses_unqualified_identities_and_oppositions() {
     let (_d, mut c) = conn();

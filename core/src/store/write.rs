@@ -49,8 +49,49 @@ pub fn put(
     record: &Record,
     now: &str,
 ) -> Result<PutOutcome, StoreError> {
-    let env = &record.envelope;
     let tx = conn.transaction().map_err(ctx("starting a write"))?;
+    let outcome = put_in(&tx, policy, accept_test_ins, record, now)?;
+    tx.commit().map_err(ctx("committing a record"))?;
+    Ok(outcome)
+}
+
+/// Stores several records in one transaction (one fsync for all of them), each under its own
+/// savepoint: a record that fails leaves nothing behind and does not stop the others. One
+/// outcome per record, in order; `Err` when the transaction itself cannot be opened or
+/// committed, and then none of them is stored.
+pub fn put_all(
+    conn: &mut Connection,
+    policy: &Policy,
+    accept_test_ins: bool,
+    records: &[Record],
+    now: &str,
+) -> Result<Vec<Result<PutOutcome, StoreError>>, StoreError> {
+    let mut tx = conn.transaction().map_err(ctx("starting a write"))?;
+    let mut outcomes = Vec::with_capacity(records.len());
+    for record in records {
+        let outcome = tx
+            .savepoint()
+            .map_err(ctx("starting a record's savepoint"))
+            .and_then(|sp| {
+                let outcome = put_in(&sp, policy, accept_test_ins, record, now)?;
+                sp.commit().map_err(ctx("releasing a record's savepoint"))?;
+                Ok(outcome)
+            });
+        outcomes.push(outcome);
+    }
+    tx.commit().map_err(ctx("committing records"))?;
+    Ok(outcomes)
+}
+
+/// The work of [`put`] inside a transaction the caller commits.
+fn put_in(
+    tx: &Connection,
+    policy: &Policy,
+    accept_test_ins: bool,
+    record: &Record,
+    now: &str,
+) -> Result<PutOutcome, StoreError> {
+    let env = &record.envelope;
     let qualified = index::ins_qualified(record, accept_test_ins);
     let (ins_system, ins_value) = env
         .patient
@@ -74,7 +115,7 @@ pub fn put(
     let existing = if ins_value.is_empty() {
         None
     } else {
-        db::patient_by_ins(&tx, &ins_value)?
+        db::patient_by_ins(tx, &ins_value)?
     };
     let access = existing
         .as_ref()
@@ -85,8 +126,7 @@ pub fn put(
         // letter keeps it.
         if !ins_value.is_empty() {
             entry.outcome = format!("refused:{}", reason.code());
-            audit::append(&tx, &entry)?;
-            tx.commit().map_err(ctx("committing a refusal"))?;
+            audit::append(tx, &entry)?;
         }
         return Ok(PutOutcome::Refused(reason));
     }
@@ -110,7 +150,7 @@ pub fn put(
             source,
         })?;
     db::upsert_patient(
-        &tx,
+        tx,
         &patient_id,
         &ins_system,
         &ins_value,
@@ -175,7 +215,6 @@ pub fn put(
         .map_err(ctx("indexing a resource"))?;
     }
     entry.outcome = format!("stored:v{version}:{state}");
-    audit::append(&tx, &entry)?;
-    tx.commit().map_err(ctx("committing a record"))?;
+    audit::append(tx, &entry)?;
     Ok(PutOutcome::Stored { version, state })
 }

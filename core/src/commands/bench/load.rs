@@ -59,6 +59,7 @@ pub(super) async fn load(args: &BenchArgs, target: SocketAddr) -> anyhow::Result
         prefix,
         obx: args.obx,
         patients: args.patients,
+        ins: args.ins,
     });
 
     let mut streams = Vec::with_capacity(args.connections);
@@ -94,6 +95,7 @@ pub(super) async fn load(args: &BenchArgs, target: SocketAddr) -> anyhow::Result
             prefix: format!("{}W", plan.prefix),
             obx: plan.obx,
             patients: plan.patients,
+            ins: plan.ins,
         });
         let s = Arc::new(Settings {
             plan: Arc::clone(&warm_plan),

@@ -15,6 +15,8 @@ pub(super) struct Plan {
     pub(super) prefix: String,
     pub(super) obx: usize,
     pub(super) patients: u32,
+    /// PID-3 also holds the patient's INS-NIR.
+    pub(super) ins: bool,
 }
 
 impl Plan {
@@ -27,12 +29,20 @@ impl Plan {
         use std::fmt::Write as _;
         let id = self.control_id(i);
         let patient = (i % u64::from(self.patients.max(1))) as u32;
+        let ins = if self.ins {
+            format!(
+                "{}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS~",
+                nir(patient)
+            )
+        } else {
+            String::new()
+        };
         let mut m = String::with_capacity(400 + self.obx * 90);
         m.push('\x0b');
         let _ = write!(
             m,
             "MSH|^~\\&|LAB|HOSP|PASSERELLE|DMP|20240131123000+0100||ORU^R01^ORU_R01|{id}|P|2.5|||||FRA|UNICODE UTF-8\r\
-             PID|||IPP{patient}^^^HOSP&1.2.250.1.71.4.2.7&ISO^PI||DOE^JOHN||19700101|M\r\
+             PID|||{ins}IPP{patient}^^^HOSP&1.2.250.1.71.4.2.7&ISO^PI||DOE^JOHN||19700101|M\r\
              OBR|1|ORD{id}|FIL{id}|24317-0^Hemogram^LN|||20240131120000+0100||||||||||||||||||F"
         );
         for k in 0..self.obx {
@@ -46,6 +56,14 @@ impl Plan {
         m.push_str("\x1c\r");
         m.into_bytes()
     }
+}
+
+/// A well-formed NIR (13 digits and their key, 97 − NIR mod 97) for bench patient `patient`:
+/// a man (1) born in January 1980 (8001) in Paris (75056), whose birth-register number is
+/// the patient's.
+fn nir(patient: u32) -> String {
+    let base = 1_800_175_056_000u64 + u64::from(patient % 1000);
+    format!("{base}{:02}", 97 - base % 97)
 }
 
 /// Reads one MLLP frame into `buf` (which keeps what follows it); returns its content.
@@ -97,6 +115,7 @@ mod tests {
             prefix: "T-".into(),
             obx: 3,
             patients: 2,
+            ins: false,
         };
         let f = String::from_utf8(plan.frame(7)).unwrap();
         assert!(f.starts_with('\x0b') && f.ends_with("\x1c\r"));
@@ -104,6 +123,12 @@ mod tests {
         assert!(f.contains("IPP1^"));
         assert_eq!(f.matches("\rOBX|").count(), 3);
         assert!(f.contains("\rOBX|3|NM|789-8"));
+        assert!(!f.contains("INS"));
+        let with_ins = Plan { ins: true, ..plan };
+        let f = String::from_utf8(with_ins.frame(7)).unwrap();
+        assert!(
+            f.contains("|||180017505600103^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS~IPP1^")
+        );
     }
 
     #[test]

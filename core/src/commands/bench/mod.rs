@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// Distinct patient ids the messages are spread over.
     #[arg(long, default_value_t = 300)]
     patients: u32,
+    /// Give each patient a qualified INS (INS-NIR) besides the local id, as a record-store
+    /// destination requires (rule R1); without it the records carry local ids only.
+    #[arg(long)]
+    ins: bool,
     /// Messages sent closed-loop before the measured run (not counted in the figures).
     #[arg(long, default_value_t = 0)]
     warmup: u64,
