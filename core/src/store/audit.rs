@@ -67,11 +67,8 @@ fn chain_hash(prev: &str, e: &Entry) -> Result<String, StoreError> {
 /// the action it records, so that neither exists without the other.
 pub fn append(conn: &Connection, entry: &Entry) -> Result<i64, StoreError> {
     let last: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut statement| statement.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
         .optional()
         .map_err(ctx("reading the audit chain head"))?;
     let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
@@ -82,11 +79,13 @@ pub fn append(conn: &Connection, entry: &Entry) -> Result<i64, StoreError> {
         what: "audit record ids",
         source,
     })?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit (seq, at, actor_id, role, organisation, mode, justification, action,
                             patient, record_ids, outcome, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
             e.seq,
             e.at,
             e.actor_id,
@@ -100,8 +99,8 @@ pub fn append(conn: &Connection, entry: &Entry) -> Result<i64, StoreError> {
             e.outcome,
             prev_hash,
             hash
-        ],
-    )
+        ])
+    })
     .map_err(ctx("appending to the audit log"))?;
     Ok(e.seq)
 }

@@ -140,10 +140,11 @@ fn patient_where(
     value: &str,
 ) -> Result<Option<PatientRow>, StoreError> {
     let row = conn
-        .query_row(
-            &format!("SELECT id, ins_system, ins_value, resource, access FROM patients WHERE {column} = ?1"),
-            [value],
-            |r| {
+        .prepare_cached(&format!(
+            "SELECT id, ins_system, ins_value, resource, access FROM patients WHERE {column} = ?1"
+        ))
+        .and_then(|mut statement| {
+            statement.query_row([value], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -151,8 +152,8 @@ fn patient_where(
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, String>(4)?,
                 ))
-            },
-        )
+            })
+        })
         .optional()
         .map_err(ctx("reading a patient"))?;
     row.map(|(id, ins_system, ins_value, resource, access)| {
@@ -191,11 +192,14 @@ pub fn upsert_patient(
             what: "patient access settings",
             source,
         })?;
-    conn.execute(
-        "INSERT INTO patients (id, ins_system, ins_value, resource, access) VALUES (?1, ?2, ?3, ?4, ?5)
+    conn.prepare_cached(
+        "INSERT INTO patients (id, ins_system, ins_value, resource, access)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (ins_value) DO UPDATE SET resource = COALESCE(excluded.resource, resource)",
-        params![id, ins_system, ins_value, resource, access],
     )
+    .and_then(|mut statement| {
+        statement.execute(params![id, ins_system, ins_value, resource, access])
+    })
     .map_err(ctx("storing a patient"))?;
     Ok(())
 }
@@ -209,11 +213,9 @@ pub fn save_access(
         what: "patient access settings",
         source,
     })?;
-    conn.execute(
-        "UPDATE patients SET access = ?2 WHERE id = ?1",
-        params![patient_id, text],
-    )
-    .map_err(ctx("saving patient settings"))?;
+    conn.prepare_cached("UPDATE patients SET access = ?2 WHERE id = ?1")
+        .and_then(|mut statement| statement.execute(params![patient_id, text]))
+        .map_err(ctx("saving patient settings"))?;
     Ok(())
 }
 
@@ -348,10 +350,13 @@ pub struct Notification {
 }
 
 pub fn notify(conn: &Connection, patient: &str, n: &Notification) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO notifications (at, patient, recipient, audit_seq, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![n.at, patient, n.recipient, n.audit_seq, n.message],
+    conn.prepare_cached(
+        "INSERT INTO notifications (at, patient, recipient, audit_seq, message)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )
+    .and_then(|mut statement| {
+        statement.execute(params![n.at, patient, n.recipient, n.audit_seq, n.message])
+    })
     .map_err(ctx("storing a notification"))?;
     Ok(())
 }

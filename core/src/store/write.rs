@@ -132,11 +132,8 @@ fn put_in(
     }
     let sha = content_sha(record);
     let duplicate = tx
-        .query_row(
-            "SELECT 1 FROM documents WHERE record_id = ?1 AND content_sha = ?2",
-            [&env.id, &sha],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM documents WHERE record_id = ?1 AND content_sha = ?2")
+        .and_then(|mut statement| statement.query_row([&env.id, &sha], |_| Ok(())))
         .optional()
         .map_err(ctx("looking for a duplicate"))?
         .is_some();
@@ -157,11 +154,8 @@ fn put_in(
         info.patient.as_deref(),
     )?;
     let previous: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM documents WHERE doc_key = ?1",
-            [&info.doc_key],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT COALESCE(MAX(version), 0) FROM documents WHERE doc_key = ?1")
+        .and_then(|mut statement| statement.query_row([&info.doc_key], |r| r.get(0)))
         .map_err(ctx("reading the document's versions"))?;
     // The earlier current version is replaced (superseded) or, by a deletion, withdrawn.
     let state = if withdraws(&env.status) {
@@ -174,18 +168,18 @@ fn put_in(
     } else {
         "superseded"
     };
-    tx.execute(
-        "UPDATE documents SET state = ?2 WHERE doc_key = ?1 AND state = 'current'",
-        params![info.doc_key, old_state],
-    )
-    .map_err(ctx("superseding the previous version"))?;
+    tx.prepare_cached("UPDATE documents SET state = ?2 WHERE doc_key = ?1 AND state = 'current'")
+        .and_then(|mut statement| statement.execute(params![info.doc_key, old_state]))
+        .map_err(ctx("superseding the previous version"))?;
     let version = previous + 1;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO documents (record_id, content_sha, doc_key, version, patient_id, kind, status,
              state, type_code, event_time, stored_at, author, author_org, masque_ps,
              invisible_patient, invisible_rep, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        params![
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
             env.id,
             sha,
             info.doc_key,
@@ -203,17 +197,29 @@ fn put_in(
             info.invisible_patient,
             info.invisible_rep,
             record.to_json_line()
-        ],
-    )
+        ])
+    })
     .map_err(ctx("storing a document"))?;
     let rec = tx.last_insert_rowid();
-    for (idx, r) in info.resources.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO resources (rec, idx, resource_type, date, codes, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![rec, idx as i64, r.resource_type, r.date, r.codes.join(" "), r.json],
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO resources (rec, idx, resource_type, date, codes, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(ctx("indexing a resource"))?;
+    for (idx, r) in info.resources.iter().enumerate() {
+        insert
+            .execute(params![
+                rec,
+                idx as i64,
+                r.resource_type,
+                r.date,
+                r.codes.join(" "),
+                r.json
+            ])
+            .map_err(ctx("indexing a resource"))?;
     }
+    drop(insert);
     entry.outcome = format!("stored:v{version}:{state}");
     audit::append(tx, &entry)?;
     Ok(PutOutcome::Stored { version, state })
