@@ -128,15 +128,6 @@ impl RecordStore {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Stores a delivered record (see [`write::put`]).
-    pub async fn put(&self, record: Record) -> Result<PutOutcome, StoreError> {
-        let accept = self.inner.accept_test_ins;
-        self.run(move |conn, policy| {
-            write::put(conn, policy, accept, &record, &crate::clock::now_rfc3339())
-        })
-        .await
-    }
-
     /// Stores delivered records in one transaction (see [`write::put_all`]).
     pub async fn put_all(
         &self,

@@ -23,8 +23,10 @@ impl RecordStoreSink {
     /// dead-letters the entry with the reason, so the record is kept and can be replayed once
     /// the identity is qualified or the opposition lifted. Database errors are retried.
     pub async fn deliver(&self, record: &Record) -> Result<(), DeliveryError> {
-        let id = record.envelope.id.clone();
-        outcome(&id, self.store.put(record.clone()).await)
+        self.deliver_all(vec![record.clone()])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(DeliveryError::retryable("record store returned no result")))
     }
 
     /// [`RecordStoreSink::deliver`] for a whole claim, in one transaction: one fsync for the
