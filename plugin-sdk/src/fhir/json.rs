@@ -432,7 +432,10 @@ impl ser::SerializeMap for Compound<'_, '_> {
     type Error = Unsupported;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
         self.comma();
-        key.serialize(MapKey(&mut *self.w))?;
+        key.serialize(MapKey {
+            w: &mut *self.w,
+            verbatim: false,
+        })?;
         self.w.out.push(':');
         Ok(())
     }
@@ -444,11 +447,11 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-/// The field of serde_json's `RawValue` struct (a FHIR decimal: 15 of the ≈ 200 fields of a
-/// 5-OBX Bundle): the raw JSON text, written verbatim (serde_json checked it when the
-/// `RawValue` was made). Out of line and marked cold, so that serde_json's machinery stays out
-/// of every struct's `serialize_field` and the common path of each is laid out straight
-/// (≈ 3 k fewer guest instructions per message than without `#[cold]`).
+/// The field of serde_json's `RawValue` struct (a FHIR [`Decimal`](super::Decimal): 15 of
+/// the ≈ 200 fields of a 5-OBX Bundle, or a `RawValue`): raw JSON text, written verbatim, as
+/// `serde_json` does (the `Decimal` or `RawValue` checked it when it was made). Out of line and marked cold, so that this stays out of
+/// every struct's `serialize_field` and the common path of each is laid out straight (≈ 3 k
+/// fewer guest instructions per message than without `#[cold]`).
 #[cold]
 #[inline(never)]
 fn raw_value<T: Serialize + ?Sized>(
@@ -459,13 +462,7 @@ fn raw_value<T: Serialize + ?Sized>(
     if key != RAW_VALUE_TOKEN {
         return Err(Unsupported);
     }
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(text)) => {
-            w.out.push_str(&text);
-            Ok(())
-        }
-        _ => Err(Unsupported),
-    }
+    value.serialize(MapKey { w, verbatim: true })
 }
 
 impl ser::SerializeStruct for Compound<'_, '_> {
@@ -505,7 +502,12 @@ impl ser::SerializeStructVariant for Compound<'_, '_> {
 }
 
 /// Map keys: strings only (field names of flattened members); the rest is left to serde_json.
-struct MapKey<'w, 'a>(&'w mut Writer<'a>);
+/// Also the text of a `RawValue` (`verbatim`), which is a string too.
+struct MapKey<'w, 'a> {
+    w: &'w mut Writer<'a>,
+    /// The field of a `RawValue` instead: a string written as it is, nothing else taken.
+    verbatim: bool,
+}
 
 impl ser::Serializer for MapKey<'_, '_> {
     type Ok = ();
@@ -519,10 +521,18 @@ impl ser::Serializer for MapKey<'_, '_> {
     type SerializeStructVariant = Impossible<(), Unsupported>;
 
     fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
-        self.0.string(v)
+        if self.verbatim {
+            self.w.out.push_str(v);
+            Ok(())
+        } else {
+            self.w.string(v)
+        }
     }
     fn serialize_char(self, v: char) -> Result<(), Unsupported> {
-        self.0.string(v.encode_utf8(&mut [0; 4]))
+        if self.verbatim {
+            return Err(Unsupported);
+        }
+        self.w.string(v.encode_utf8(&mut [0; 4]))
     }
     fn serialize_unit_variant(
         self,
@@ -530,7 +540,10 @@ impl ser::Serializer for MapKey<'_, '_> {
         _index: u32,
         variant: &'static str,
     ) -> Result<(), Unsupported> {
-        self.0.string(variant)
+        if self.verbatim {
+            return Err(Unsupported);
+        }
+        self.w.string(variant)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,

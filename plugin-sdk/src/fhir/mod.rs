@@ -132,10 +132,11 @@ pub fn uuid_for(parts: &[&str]) -> String {
         name.extend_from_slice(part.as_bytes());
     }
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    uuid::Uuid::new_v5(&UUID_NAMESPACE, &name)
+    // `to_owned`, not `to_string`: on a `&mut str` the latter goes through `Display`.
+    let hyphenated: &str = uuid::Uuid::new_v5(&UUID_NAMESPACE, &name)
         .hyphenated()
-        .encode_lower(&mut text)
-        .to_string()
+        .encode_lower(&mut text);
+    hyphenated.to_owned()
 }
 
 /// `Some(text)` unless the text is empty or only whitespace: FHIR forbids empty strings, and

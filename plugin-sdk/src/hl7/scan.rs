@@ -1,7 +1,7 @@
 //! Delimiter searches eight bytes at a time.
 //!
-//! Splitting HL7 text is a search for one delimiter byte (components, repetitions, escapes) or
-//! three (field separator and line ends, when indexing a message). Inside the sandbox a byte
+//! Splitting HL7 text is a search for one delimiter byte (components, repetitions, escapes),
+//! and indexing a message a pass over it for three (field separator and line ends). Inside the sandbox a byte
 //! loop costs ≈ 25 instructions per byte (each iteration also checks for interruption) and
 //! `str::find`'s searcher is slow to set up on these short strings; these searches read a
 //! 64-bit word per step, short tails included, and find the matching bytes with exact
@@ -20,12 +20,55 @@ pub(crate) fn find_byte(hay: &[u8], from: usize, b: u8) -> Option<usize> {
     find_by(hay, from, |w| zero_mask(w ^ pattern))
 }
 
-/// Index (in `hay`) of the first byte at or after `from` equal to one of `set`.
-pub(crate) fn find_any(hay: &[u8], from: usize, set: [u8; 3]) -> Option<usize> {
-    let [a, b, c] = set.map(|b| ONES * u64::from(b));
-    find_by(hay, from, |w| {
-        zero_mask(w ^ a) | zero_mask(w ^ b) | zero_mask(w ^ c)
-    })
+/// Pushes onto `seps` the index of every `fs` byte of the line that starts at `from`, and
+/// returns where the line ends: the index of its CR or LF, else `hay.len()`.
+///
+/// The segment index of a message in one pass: each word is read once, and the separators in
+/// it are taken from its match mask bit by bit — no search restarted per field (a message has
+/// about six times as many fields as words of eight bytes are needed to hold them).
+pub(crate) fn line_seps(hay: &[u8], from: usize, fs: u8, seps: &mut Vec<u32>) -> usize {
+    let (f, cr, lf) = (
+        ONES * u64::from(fs),
+        ONES * u64::from(b'\r'),
+        ONES * u64::from(b'\n'),
+    );
+    let len = hay.len();
+    let mut at = from;
+    while at < len {
+        // The word whose first byte is `at`; past the end of `hay`, bytes are masked out.
+        let (w, valid) = if at + 8 <= len {
+            (word(hay, at), u64::MAX)
+        } else {
+            let left = len - at;
+            let w = if len >= 8 {
+                word(hay, len - 8) >> (8 * (8 - left))
+            } else {
+                short(hay) >> (8 * at)
+            };
+            (w, u64::MAX >> (8 * (8 - left)))
+        };
+        let ends = (zero_mask(w ^ cr) | zero_mask(w ^ lf)) & valid;
+        let mut found = zero_mask(w ^ f) & valid;
+        if ends != 0 {
+            // Only the separators before the line end: the bits below its byte's high bit.
+            let end = ends.trailing_zeros();
+            found &= (1u64 << end) - 1;
+            push_bits(seps, at, found);
+            return at + (end / 8) as usize;
+        }
+        push_bits(seps, at, found);
+        at += 8;
+    }
+    len
+}
+
+/// Pushes `at` + the byte index of each high bit set in `mask`, lowest first.
+#[inline(always)]
+fn push_bits(seps: &mut Vec<u32>, at: usize, mut mask: u64) {
+    while mask != 0 {
+        seps.push((at + (mask.trailing_zeros() / 8) as usize) as u32);
+        mask &= mask - 1;
+    }
 }
 
 /// The search itself; `matches` gives the high bit of each matching byte of a word.
@@ -64,13 +107,12 @@ mod tests {
         (from..hay.len()).find(|&i| set.contains(&hay[i]))
     }
 
-    /// Both searches, checked against each other: `find_byte` is `find_any` of one byte.
-    fn find(hay: &[u8], from: usize, set: [u8; 3]) -> Option<usize> {
-        let any = find_any(hay, from, set);
-        if set[0] == set[1] && set[1] == set[2] {
-            assert_eq!(find_byte(hay, from, set[0]), any);
-        }
-        any
+    fn find(hay: &[u8], from: usize, b: u8) -> Option<usize> {
+        find_byte(hay, from, b)
+    }
+
+    fn find_naive(hay: &[u8], from: usize, b: u8) -> Option<usize> {
+        naive(hay, from, [b; 3])
     }
 
     #[test]
@@ -81,11 +123,11 @@ mod tests {
                     let mut hay = vec![b'x'; len];
                     hay[at] = b;
                     for from in 0..=len {
-                        for set in [[b'|', b'\r', b'\n'], [b, b, b], [0, 0, 0]] {
+                        for x in [b'|', b, 0] {
                             assert_eq!(
-                                find(&hay, from, set),
-                                naive(&hay, from, set),
-                                "len {len} at {at} byte {b} from {from} set {set:?}"
+                                find(&hay, from, x),
+                                find_naive(&hay, from, x),
+                                "len {len} at {at} byte {b} from {from} searched {x}"
                             );
                         }
                     }
@@ -99,23 +141,83 @@ mod tests {
         // Values one apart from a delimiter (the classic false positive of the cheaper test).
         let hay: Vec<u8> = (0..=255u8).collect();
         for b in 0..=255u8 {
-            assert_eq!(find(&hay, 0, [b, b, b]), Some(b as usize), "{b}");
+            assert_eq!(find(&hay, 0, b), Some(b as usize), "{b}");
         }
         let hay = [0x7du8, 0x7c, 0x7c, 0x01, 0x00, 0x01];
-        assert_eq!(find(&hay, 0, [0, 0, 0]), Some(4));
-        assert_eq!(find(&hay, 2, [0x7c; 3]), Some(2));
-        assert_eq!(find(&hay, 3, [0x7c; 3]), None);
+        assert_eq!(find(&hay, 0, 0), Some(4));
+        assert_eq!(find(&hay, 2, 0x7c), Some(2));
+        assert_eq!(find(&hay, 3, 0x7c), None);
+    }
+
+    /// `line_seps` as the index used it before: `find_any` for the next separator or line end.
+    fn line_seps_naive(hay: &[u8], from: usize, fs: u8) -> (Vec<u32>, usize) {
+        let mut seps = Vec::new();
+        let mut at = from;
+        loop {
+            match naive(hay, at, [b'\r', b'\n', fs]) {
+                Some(i) if hay[i] != b'\r' && hay[i] != b'\n' => {
+                    seps.push(i as u32);
+                    at = i + 1;
+                }
+                Some(i) => return (seps, i),
+                None => return (seps, hay.len()),
+            }
+        }
+    }
+
+    fn line_seps_of(hay: &[u8], from: usize, fs: u8) -> (Vec<u32>, usize) {
+        let mut seps = vec![7];
+        let end = line_seps(hay, from, fs, &mut seps);
+        assert_eq!(seps.remove(0), 7, "what was in the vector stays");
+        (seps, end)
+    }
+
+    #[test]
+    fn line_seps_every_length_and_start() {
+        for len in 0..40 {
+            for end_at in 0..=len {
+                // Separators everywhere, a line end at `end_at` (none when it is `len`).
+                let mut hay: Vec<u8> = (0..len)
+                    .map(|i| if i % 3 == 0 { b'|' } else { b'x' })
+                    .collect();
+                if end_at < len {
+                    hay[end_at] = if end_at % 2 == 0 { b'\r' } else { b'\n' };
+                }
+                for from in 0..=len {
+                    for fs in [b'|', b'x', b'\r', 0] {
+                        assert_eq!(
+                            line_seps_of(&hay, from, fs),
+                            line_seps_naive(&hay, from, fs),
+                            "len {len} end {end_at} from {from} fs {fs}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     proptest! {
         #[test]
+        fn line_seps_agrees_with_find_any(
+            hay in proptest::collection::vec(
+                prop_oneof![Just(b'|'), Just(b'\r'), Just(b'\n'), Just(b'^'), any::<u8>()],
+                0..80,
+            ),
+            from in 0usize..85,
+            fs in prop_oneof![Just(b'|'), any::<u8>()],
+        ) {
+            let from = from.min(hay.len());
+            prop_assert_eq!(line_seps_of(&hay, from, fs), line_seps_naive(&hay, from, fs));
+        }
+
+        #[test]
         fn agrees_with_a_byte_loop(
             hay in proptest::collection::vec(any::<u8>(), 0..64),
             from in 0usize..70,
-            set in any::<[u8; 3]>(),
+            b in any::<u8>(),
         ) {
             let from = from.min(hay.len());
-            prop_assert_eq!(find(&hay, from, set), naive(&hay, from, set));
+            prop_assert_eq!(find(&hay, from, b), find_naive(&hay, from, b));
         }
     }
 }

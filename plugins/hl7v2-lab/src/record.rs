@@ -510,6 +510,8 @@ impl<'m> TimeCache<'_, 'm> {
 /// The envelope's routing codes: the report's codings (OBR-4), then the LOINC codes of the
 /// results and documents, once each.
 fn routing_codes(mut builder: RecordBuilder, bundle: &Bundle) -> RecordBuilder {
+    // (code, system): codes differ early, systems are mostly the same (and comparing equal
+    // strings is a byte loop inside the sandbox).
     let mut seen: Vec<(&str, &str)> = Vec::new();
     let report = bundle.entry.iter().rev().find_map(|e| match &e.resource {
         Some(Resource::DiagnosticReport(r)) => Some(r),
@@ -530,10 +532,10 @@ fn routing_codes(mut builder: RecordBuilder, bundle: &Bundle) -> RecordBuilder {
         let (Some(system), Some(code)) = (c.system.as_deref(), c.code.as_deref()) else {
             continue;
         };
-        if seen.contains(&(system, code)) || !envelope_text(system) || !envelope_text(code) {
+        if seen.contains(&(code, system)) || !envelope_text(system) || !envelope_text(code) {
             continue;
         }
-        seen.push((system, code));
+        seen.push((code, system));
         let display = c.display.as_deref().filter(|d| envelope_text(d));
         builder = builder.code(system, code, display);
     }

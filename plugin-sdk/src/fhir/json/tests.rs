@@ -145,6 +145,36 @@ fn serde_data_model_matches() {
 }
 
 #[test]
+fn raw_values_are_written_verbatim() {
+    // Decimals, and serde_json's own `RawValue` whatever JSON it holds (a string with escapes
+    // goes back to serde_json, byte for byte the same).
+    let decimals: Vec<Decimal> = [
+        "0",
+        "-12.500",
+        "1.5e-3",
+        "2e+10",
+        "12345678901234567890.000",
+    ]
+    .iter()
+    .map(|d| d.parse().unwrap())
+    .chain([Decimal::from(-7i64), Decimal::from_f64(1e300).unwrap()])
+    .collect();
+    same_as_serde_json(&decimals);
+    assert!(to_string(&decimals).starts_with("[0,-12.500,1.5e-3,"));
+    for raw in [
+        "3.25",
+        r#""plain""#,
+        r#""quote \" and \\ and \u00e9""#,
+        r#"{"a":[1,true,null]}"#,
+        "[]",
+    ] {
+        let value = serde_json::value::RawValue::from_string(raw.to_string()).unwrap();
+        same_as_serde_json(&value);
+        same_as_serde_json(&vec![value.clone(), value]);
+    }
+}
+
+#[test]
 fn unsupported_constructs_fall_back_to_serde_json() {
     // Byte strings and integer map keys are serde_json's business.
     same_as_serde_json(&serde_bytes_like(&[1, 2, 3]));

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::text::{is_oid, is_uri, urn};
+use super::text::{is_oid, is_uri, urn, urn_oid};
 use crate::fhir::systems;
 
 /// Prefix of the systems made up for named local coding systems (`99USI`, `L`, `XYZ`...).
@@ -66,7 +66,7 @@ pub fn system_uri(name: &str) -> Option<Cow<'_, str>> {
         }
     }
     if is_oid(name) {
-        return Some(Cow::Owned(format!("urn:oid:{name}")));
+        return Some(Cow::Owned(urn_oid(name)));
     }
     if (name.starts_with("http://") || name.starts_with("https://") || name.starts_with("urn:"))
         && is_uri(name)

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::text::{Comps, comp, fcomp, is_oid, is_uri, owned, sub, urn};
+use super::text::{Comps, comp, fcomp, is_oid, is_uri, owned, sub, urn, urn_oid};
 use crate::fhir::{
     Address, AddressType, AddressUse, AdministrativeGender, CodeableConcept, Coding, ContactPoint,
     ContactPointSystem, ContactPointUse, Encounter, EncounterStatus, Extension, ExtensionValue,
@@ -96,7 +96,7 @@ impl IdPolicy<'_> {
     /// ```
     pub fn system(&self, hd: &Component<'_>) -> String {
         if let Some(oid) = hd_oid(hd) {
-            return format!("urn:oid:{oid}");
+            return urn_oid(&oid);
         }
         let uid = sub(hd, 2);
         let uid_type = sub(hd, 3);
@@ -445,10 +445,10 @@ fn practitioner_identifier(
         if uid == "1.2.250.1.71.4.2.1" {
             Some(systems::IDNAT_PS.to_string())
         } else {
-            Some(format!("urn:oid:{uid}"))
+            Some(urn_oid(&uid))
         }
     } else if is_oid(&ns) {
-        Some(format!("urn:oid:{ns}"))
+        Some(urn_oid(&ns))
     } else if !ns.is_empty() {
         Some(urn(LOCAL_ID_PREFIX, &ns))
     } else if !uid.is_empty() {
@@ -656,9 +656,9 @@ fn ei_parts(value: &str, ns: &str, uid: &str, type_code: &str) -> Option<Identif
         return None;
     }
     let system = if is_oid(uid) {
-        Some(format!("urn:oid:{uid}"))
+        Some(urn_oid(uid))
     } else if is_oid(ns) {
-        Some(format!("urn:oid:{ns}"))
+        Some(urn_oid(ns))
     } else {
         None
     };

@@ -6,6 +6,17 @@ use crate::hl7::Delimiters;
 use crate::hl7::escape::unescape;
 use crate::hl7::scan;
 
+/// [`unescape`], without a call when the message holds no escape character (its views then
+/// carry no escape character: `Message::view_delims`).
+#[inline(always)]
+fn unescaped<'a>(raw: &'a str, delims: &Delimiters) -> Cow<'a, str> {
+    if delims.escape.is_none() {
+        Cow::Borrowed(raw)
+    } else {
+        unescape(raw, delims)
+    }
+}
+
 /// Accessors shared by the four levels (`raw`, `is_empty`, `is_null`).
 macro_rules! common_accessors {
     ($ty:ident, $example:literal) => {
@@ -176,7 +187,7 @@ impl<'m> Field<'m> {
         if self.literal {
             Cow::Borrowed(self.raw)
         } else {
-            unescape(self.raw, self.delims)
+            unescaped(self.raw, self.delims)
         }
     }
 }
@@ -281,7 +292,7 @@ impl<'m> Repetition<'m> {
         if self.literal {
             Cow::Borrowed(self.raw)
         } else {
-            unescape(self.raw, self.delims)
+            unescaped(self.raw, self.delims)
         }
     }
 }
@@ -384,7 +395,7 @@ impl<'m> Component<'m> {
         if self.literal {
             Cow::Borrowed(self.raw)
         } else {
-            unescape(self.raw, self.delims)
+            unescaped(self.raw, self.delims)
         }
     }
 }
@@ -424,7 +435,7 @@ impl<'m> Subcomponent<'m> {
         if self.literal {
             Cow::Borrowed(self.raw)
         } else {
-            unescape(self.raw, self.delims)
+            unescaped(self.raw, self.delims)
         }
     }
 

@@ -40,6 +40,10 @@ pub use segment::Segment;
 pub struct Message {
     text: String,
     delims: Delimiters,
+    /// What the field views split and unescape with: `delims`, without the escape character
+    /// when the message holds none past MSH-2 — most do not, and then no value is searched
+    /// for escapes (≈ 90 searches in a 5-OBX ORU).
+    view_delims: Delimiters,
     charset: Charset,
     segs: Vec<SegInfo>,
     /// Byte offsets (in `text`) of the field separators after each segment name.

@@ -140,12 +140,37 @@ impl Message {
         let mut msg = Message {
             text,
             delims,
+            view_delims: delims,
             charset,
             segs: Vec::new(),
             seps: Vec::new(),
         };
         msg.index()?;
+        if !msg.has_escapes() {
+            msg.view_delims.escape = None;
+        }
         Ok(msg)
+    }
+
+    /// True when the escape character occurs after MSH-2 (which holds it, literally).
+    fn has_escapes(&self) -> bool {
+        let Some(esc) = self.delims.escape else {
+            return false;
+        };
+        // MSH is the first segment; its second separator ends MSH-2.
+        let from = match self.segs.first() {
+            Some(msh) if msh.seps_end > msh.seps_start + 1 => {
+                self.seps[msh.seps_start as usize + 1] as usize
+            }
+            Some(msh) => msh.end as usize,
+            None => return false,
+        };
+        let rest = &self.text[from..];
+        if esc.is_ascii() {
+            scan::find_byte(rest.as_bytes(), 0, esc as u8).is_some()
+        } else {
+            rest.contains(esc)
+        }
     }
 
     /// Builds the segment and field-separator index over `self.text`.
@@ -161,23 +186,7 @@ impl Message {
             line_no += 1;
             let start = pos;
             let seps_start = seps.len();
-            let mut end = start;
-            loop {
-                match scan::find_any(bytes, end, [b'\r', b'\n', fs]) {
-                    Some(i) if bytes[i] != b'\r' && bytes[i] != b'\n' => {
-                        seps.push(i as u32);
-                        end = i + 1;
-                    }
-                    Some(i) => {
-                        end = i;
-                        break;
-                    }
-                    None => {
-                        end = bytes.len();
-                        break;
-                    }
-                }
-            }
+            let end = scan::line_seps(bytes, start, fs, &mut seps);
             pos = match bytes.get(end..end + 2) {
                 Some(b"\r\n") => end + 2,
                 _ => end + 1,
@@ -286,12 +295,13 @@ fn trim_frame(bytes: &[u8]) -> (&[u8], usize) {
 
 /// MSH-18 (first repetition, first component, trimmed), from the raw bytes of the MSH line.
 fn msh18<'a>(raw: &'a [u8], d: &Delimiters) -> Option<&'a [u8]> {
-    let line_end = raw
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .unwrap_or(raw.len());
-    // Part 0 is "MSH", part k is MSH-(k+1).
-    let field = raw[..line_end].split(|&b| b == d.field as u8).nth(17)?;
+    // Word-at-a-time searches: a byte loop over the MSH line costs more inside the sandbox.
+    let mut seps = Vec::new();
+    let line = &raw[..scan::line_seps(raw, 0, d.field as u8, &mut seps)];
+    // Separator k-1 opens part k; part 0 is "MSH", part k is MSH-(k+1).
+    let start = *seps.get(16)? as usize + 1;
+    let end = seps.get(17).map_or(line.len(), |&e| e as usize);
+    let field = &line[start..end];
     let (comp, rep) = (d.component as u8, d.repetition as u8);
     let value = field.split(|&b| b == comp || b == rep).next()?.trim_ascii();
     (!value.is_empty()).then_some(value)

@@ -125,7 +125,7 @@ impl<'m> Segment<'m> {
     /// ```
     pub fn field(&self, n: usize) -> Field<'m> {
         let text = self.msg.text.as_str();
-        let delims = &self.msg.delims;
+        let delims = &self.msg.view_delims;
         let start = self.info.start as usize;
         let literal = |raw| Field {
             raw,

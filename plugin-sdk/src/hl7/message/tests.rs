@@ -300,3 +300,31 @@ fn count_lines_matches_parser() {
     assert_eq!(count_lines(b"a\rb\nc\r\nd"), 3);
     assert_eq!(count_lines(b"\n\r"), 2);
 }
+
+#[test]
+fn escapes_are_read_wherever_they_are_and_only_there() {
+    // The escape character only in MSH-2: values are taken as they are.
+    let plain = parse("MSH|^~\\&|LAB\rPID|1||A&B^C||X/Y");
+    assert_eq!(plain.msh().delimiters().escape, Some('\\'));
+    assert_eq!(plain.msh().field(2).raw(), "^~\\&");
+    assert_eq!(plain.get("PID-5").as_deref(), Some("X/Y"));
+    // In the MSH line after MSH-2, in a later segment, or with MSH holding only MSH-1 and
+    // MSH-2: unescaped, at every level.
+    for (raw, path, expected) in [
+        ("MSH|^~\\&|L\\T\\AB\rPID|1", "MSH-3", "L&AB"),
+        ("MSH|^~\\&|LAB\rPID|1||A\\S\\B", "PID-3", "A^B"),
+        ("MSH|^~\\&\rPID|1||A\\T\\B", "PID-3", "A&B"),
+        ("MSH|^~\\&\rPID|1||X^Y\\F\\Z", "PID-3.2", "Y|Z"),
+        ("MSH|^~\\&\rPID|1||X^Y&Z\\R\\", "PID-3.2.2", "Z~"),
+    ] {
+        let msg = parse(raw);
+        assert_eq!(msg.get(path).as_deref(), Some(expected), "{raw:?}");
+        assert_eq!(msg.msh().delimiters().escape, Some('\\'), "{raw:?}");
+    }
+    // Another escape character, and none at all.
+    let msg = parse("MSH|^~!&|A!T!B");
+    assert_eq!(msg.get("MSH-3").as_deref(), Some("A&B"));
+    let msg = parse("MSH|^~|A\\T\\B");
+    assert_eq!(msg.msh().delimiters().escape, None);
+    assert_eq!(msg.get("MSH-3").as_deref(), Some("A\\T\\B"));
+}
