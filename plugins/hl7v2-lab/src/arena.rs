@@ -29,8 +29,12 @@ const CHUNK_ALIGN: usize = 16;
 struct State {
     base: *mut u8,
     cap: usize,
-    pos: usize,
-    active: bool,
+    /// Address of the chunk's first free byte.
+    next: usize,
+    /// End address of the chunk during a call; 0 outside calls or without a chunk, so that
+    /// one comparison refuses a block in every case (the allocation path is short: ≈ 200
+    /// blocks a message).
+    limit: usize,
     /// Chunk size for the next call.
     wanted: usize,
 }
@@ -50,8 +54,8 @@ impl Arena {
             state: UnsafeCell::new(State {
                 base: ptr::null_mut(),
                 cap: 0,
-                pos: 0,
-                active: false,
+                next: 0,
+                limit: 0,
                 wanted: INITIAL,
             }),
         }
@@ -88,14 +92,14 @@ impl Arena {
                 (base, s.wanted)
             };
         }
-        s.pos = 0;
-        s.active = true;
+        s.next = s.base as usize;
+        s.limit = if s.base.is_null() { 0 } else { s.next + s.cap };
     }
 
     /// Ends a call: later allocations use the system allocator (the arena's blocks stay valid
     /// until the next [`Arena::begin`]).
     pub fn end(&self) {
-        self.state().active = false;
+        self.state().limit = 0;
     }
 
     fn owns(&self, p: *mut u8) -> bool {
@@ -106,21 +110,25 @@ impl Arena {
 
     /// A block from the chunk, or null when the arena is inactive, the block large or the
     /// chunk full.
+    #[inline(always)]
     fn bump(&self, layout: Layout) -> *mut u8 {
         let s = self.state();
-        if !s.active || layout.size() >= LARGE || s.base.is_null() {
-            return ptr::null_mut();
-        }
-        let base = s.base as usize;
-        let start = (base + s.pos + layout.align() - 1) & !(layout.align() - 1);
-        match start.checked_add(layout.size()) {
-            Some(end) if end <= base + s.cap => {
-                s.pos = end - base;
+        let (size, align) = (layout.size(), layout.align());
+        let fits = s.next.checked_add(align - 1).and_then(|a| {
+            let start = a & !(align - 1);
+            Some((start, start.checked_add(size)?))
+        });
+        match fits {
+            Some((start, end)) if end <= s.limit && size < LARGE => {
+                s.next = end;
                 // Keep the pointer's provenance: offset from the chunk's base.
-                s.base.wrapping_add(start - base)
+                s.base.wrapping_add(start - s.base as usize)
             }
             _ => {
-                s.wanted = (s.cap * 2).clamp(INITIAL, MAX);
+                if s.limit != 0 && size < LARGE {
+                    // The chunk is full: a bigger one for the next call.
+                    s.wanted = (s.cap * 2).clamp(INITIAL, MAX);
+                }
                 ptr::null_mut()
             }
         }
@@ -159,10 +167,10 @@ unsafe impl GlobalAlloc for Arena {
             return unsafe { System.realloc(p, layout, new_size) };
         }
         let s = self.state();
-        let (base, addr) = (s.base as usize, p as usize);
+        let addr = p as usize;
         // The last block of an active call grows (or shrinks) in place when it fits.
-        if s.active && addr + layout.size() == base + s.pos && addr + new_size <= base + s.cap {
-            s.pos = addr + new_size - base;
+        if addr + layout.size() == s.next && addr + new_size <= s.limit {
+            s.next = addr + new_size;
             return p;
         }
         if new_size <= layout.size() {
