@@ -6,7 +6,7 @@
 pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
 
 const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-const HIGH: u64 = 0x8080_8080_8080_8080;
+pub(crate) const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// The high bit of every zero byte of `x`, and no other bit (exact for each byte: the 7-bit
 /// sums cannot carry into the next byte).
