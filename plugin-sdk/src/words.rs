@@ -44,6 +44,17 @@ pub(crate) fn short(b: &[u8]) -> u64 {
     }
 }
 
+/// True when `hit` is true of some word of `b`: its 8-byte words, then its last 1 to 7 bytes
+/// as one word with spaces in place of the missing bytes (so `hit` must be false of spaces).
+#[inline]
+pub(crate) fn any_word(b: &[u8], hit: impl Fn(u64) -> bool) -> bool {
+    let whole = b.len() / 8 * 8;
+    let tail = &b[whole..];
+    (0..whole).step_by(8).any(|at| hit(word(b, at)))
+        || !tail.is_empty()
+            && hit(short(tail) | (u64::MAX << (8 * tail.len())) & (ONES * u64::from(b' ')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

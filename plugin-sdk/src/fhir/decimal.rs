@@ -55,14 +55,14 @@ impl Decimal {
     /// empty fraction (`5.`). An exponent (`1.2e3`) is kept. Returns `None` for anything
     /// else (empty text, `5,1`, `<5`, `NaN`...).
     pub fn parse(text: &str) -> Option<Decimal> {
-        Self::from_json_number(normalize(text)?)
+        normalize(text).map(Self::from_json_number)
     }
 
     /// A decimal from a float, written with the shortest text that reads back as the same
     /// `f64` (`0.1` → `0.1`); `None` for NaN and infinities.
     pub fn from_f64(value: f64) -> Option<Decimal> {
         let number = serde_json::Number::from_f64(value)?;
-        Self::from_json_number(number.to_string())
+        Some(Self::from_json_number(number.to_string()))
     }
 
     /// The decimal as written in JSON.
@@ -76,8 +76,8 @@ impl Decimal {
     }
 
     /// `text` must be a JSON number: what `normalize` returns, or a number's own text.
-    fn from_json_number(text: String) -> Option<Decimal> {
-        Some(Decimal(text.into_boxed_str()))
+    fn from_json_number(text: String) -> Decimal {
+        Decimal(text.into_boxed_str())
     }
 }
 
@@ -183,7 +183,7 @@ macro_rules! decimal_from_int {
             /// An integral decimal.
             fn from(value: $t) -> Self {
                 // An integer's decimal text is always a valid JSON number.
-                Decimal(value.to_string().into_boxed_str())
+                Decimal::from_json_number(value.to_string())
             }
         }
     )*};

@@ -15,7 +15,7 @@ use std::fmt::{self, Write as _};
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 
-use crate::words::{ONES, short, word, zero_mask};
+use crate::words::{ONES, any_word, short, word, zero_mask};
 
 /// serde_json's marker for `RawValue` (written verbatim).
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
@@ -63,14 +63,7 @@ fn word_needs_escape(w: u64) -> bool {
 
 /// True when some byte of `s` is a control character, `"` or `\\`.
 fn needs_escape(s: &str) -> bool {
-    let b = s.as_bytes();
-    let whole = b.len() / 8 * 8;
-    (0..whole)
-        .step_by(8)
-        .any(|at| word_needs_escape(word(b, at)))
-        || b[whole..]
-            .iter()
-            .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+    any_word(s.as_bytes(), word_needs_escape)
 }
 
 /// Longest string [`push_short`] takes.

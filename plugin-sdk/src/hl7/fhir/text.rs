@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::hl7::{Component, Field, Repetition};
-use crate::words::{HIGH, ONES, short, word, zero_mask};
+use crate::words::{HIGH, ONES, any_word, zero_mask};
 
 /// Trims a value, keeping it borrowed when it was.
 ///
@@ -316,20 +316,10 @@ pub fn envelope_text(s: &str) -> bool {
 /// (codes, systems, names: nearly every envelope text) is checked eight bytes at a time;
 /// inside the sandbox a `char` loop costs ≈ 20 instructions per character.
 fn has_control(s: &str) -> bool {
-    let b = s.as_bytes();
-    let whole = b.len() / 8 * 8;
     // High bit of each byte below 0x20, equal to 0x7f, or at or above 0x80.
-    let flags = |w: u64| zero_mask(w & (ONES * 0xe0)) | zero_mask(w ^ (ONES * 0x7f)) | (w & HIGH);
-    let mut found = (0..whole)
-        .step_by(8)
-        .fold(0, |f, at| f | flags(word(b, at)));
-    let tail = &b[whole..];
-    if !tail.is_empty() {
-        // Spaces in place of the bytes past the end.
-        let w = short(tail) | (u64::MAX << (8 * tail.len())) & (ONES * u64::from(b' '));
-        found |= flags(w);
-    }
-    if found == 0 {
+    let flagged =
+        |w: u64| zero_mask(w & (ONES * 0xe0)) | zero_mask(w ^ (ONES * 0x7f)) | (w & HIGH) != 0;
+    if !any_word(s.as_bytes(), flagged) {
         return false;
     }
     // A control character, or non-ASCII text: decide character by character.
