@@ -39,13 +39,7 @@ pub(crate) fn line_seps(hay: &[u8], from: usize, fs: u8, seps: &mut Vec<u32>) ->
         let (w, valid) = if at + 8 <= len {
             (word(hay, at), u64::MAX)
         } else {
-            let left = len - at;
-            let w = if len >= 8 {
-                word(hay, len - 8) >> (8 * (8 - left))
-            } else {
-                short(hay) >> (8 * at)
-            };
-            (w, u64::MAX >> (8 * (8 - left)))
+            tail_word(hay, at)
         };
         let ends = (zero_mask(w ^ cr) | zero_mask(w ^ lf)) & valid;
         let mut found = zero_mask(w ^ f) & valid;
@@ -71,6 +65,19 @@ fn push_bits(seps: &mut Vec<u32>, at: usize, mut mask: u64) {
     }
 }
 
+/// The last 1 to 7 bytes of `hay` from `at`, without a byte loop: a word whose first byte is
+/// `at` (zero above the end), and the mask of its valid bytes.
+#[inline(always)]
+fn tail_word(hay: &[u8], at: usize) -> (u64, u64) {
+    let (len, left) = (hay.len(), hay.len() - at);
+    let w = if len >= 8 {
+        word(hay, len - 8) >> (8 * (8 - left))
+    } else {
+        short(hay) >> (8 * at)
+    };
+    (w, u64::MAX >> (8 * (8 - left)))
+}
+
 /// The search itself; `matches` gives the high bit of each matching byte of a word.
 #[inline(always)]
 fn find_by(hay: &[u8], from: usize, matches: impl Fn(u64) -> u64) -> Option<usize> {
@@ -86,15 +93,8 @@ fn find_by(hay: &[u8], from: usize, matches: impl Fn(u64) -> u64) -> Option<usiz
     if at >= len {
         return None;
     }
-    // The last 1 to 7 bytes, without a byte loop: a word whose first byte is `at`, the bytes
-    // past the end masked out.
-    let left = len - at;
-    let w = if len >= 8 {
-        word(hay, len - 8) >> (8 * (8 - left))
-    } else {
-        short(hay) >> (8 * at)
-    };
-    let m = matches(w) & (u64::MAX >> (8 * (8 - left)));
+    let (w, valid) = tail_word(hay, at);
+    let m = matches(w) & valid;
     (m != 0).then(|| at + (m.trailing_zeros() / 8) as usize)
 }
 
