@@ -28,6 +28,7 @@
 //!   (separators replaced by spaces when the message has no escape character).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -350,30 +351,93 @@ fn escape_text(text: &str, delims: &Delimiters) -> String {
 
 /// A new ACK control id (MSH-10): unique within the process and across restarts.
 pub fn next_control_id() -> String {
-    static START_MS: LazyLock<u128> = LazyLock::new(|| {
-        SystemTime::now()
+    let mut out = String::with_capacity(24);
+    push_control_id(&mut out);
+    out
+}
+
+/// Appends a new control id: the process start time in ms, then a counter of 7 digits or more.
+fn push_control_id(out: &mut String) {
+    static START_MS: LazyLock<String> = LazyLock::new(|| {
+        let ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis())
-            .unwrap_or(0)
+            .unwrap_or(0);
+        itoa::Buffer::new().format(ms).to_owned()
     });
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{}{n:07}", *START_MS)
+    out.push_str(&START_MS);
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    for _ in digits.len()..7 {
+        out.push('0');
+    }
+    out.push_str(digits);
 }
 
-/// Now in UTC as an HL7 DTM with offset: `YYYYMMDDHHMMSS+0000`.
-fn hl7_now() -> String {
-    let rfc = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let digits: String = rfc.chars().filter(char::is_ascii_digit).take(14).collect();
-    format!("{digits}+0000")
+/// Appends now in UTC as an HL7 DTM with offset: `YYYYMMDDHHMMSS+0000`. The digits are made
+/// once per second per thread: an ACK is sent for every message.
+fn push_hl7_now(out: &mut String) {
+    thread_local! {
+        static LAST: Cell<(u64, [u8; 14])> = const { Cell::new((u64::MAX, [b'0'; 14])) };
+    }
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let digits = LAST.with(|last| {
+        let (at, digits) = last.get();
+        if at == secs {
+            return digits;
+        }
+        let digits = hl7_digits(secs);
+        last.set((secs, digits));
+        digits
+    });
+    // The digits are ASCII by construction.
+    out.push_str(std::str::from_utf8(&digits).unwrap_or("00000000000000"));
+    out.push_str("+0000");
+}
+
+/// `YYYYMMDDHHMMSS` of a Unix time, in UTC.
+fn hl7_digits(secs: u64) -> [u8; 14] {
+    let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    let rfc = humantime::format_rfc3339_seconds(at).to_string();
+    let mut digits = [b'0'; 14];
+    for (slot, b) in digits
+        .iter_mut()
+        .zip(rfc.bytes().filter(u8::is_ascii_digit))
+    {
+        *slot = b;
+    }
+    digits
 }
 
 /// Builds the ACK message (without MLLP framing), encoded in the inbound character set.
 /// `header` is `None` when the inbound message has no readable MSH.
 pub fn build_ack(header: Option<&InboundHeader>, code: AckCode, err: Option<&ErrInfo>) -> Vec<u8> {
-    let text = ack_text(header, code, err, &next_control_id(), &hl7_now());
-    encode(&text, header.map_or(Charset::Utf8, |h| h.charset))
+    let mut now = String::with_capacity(19);
+    push_hl7_now(&mut now);
+    let mut control_id = String::with_capacity(24);
+    push_control_id(&mut control_id);
+    let text = ack_text(header, code, err, &control_id, &now);
+    encode(text, header.map_or(Charset::Utf8, |h| h.charset))
 }
+
+/// The header of an ACK to a payload without a readable MSH.
+static NO_HEADER: InboundHeader = InboundHeader {
+    delims: Delimiters::STANDARD,
+    charset: Charset::Utf8,
+    sending_application: String::new(),
+    sending_facility: String::new(),
+    receiving_application: String::new(),
+    receiving_facility: String::new(),
+    trigger_event: String::new(),
+    control_id: String::new(),
+    processing_id: String::new(),
+    version: String::new(),
+    charset_label: String::new(),
+};
 
 fn ack_text(
     header: Option<&InboundHeader>,
@@ -382,52 +446,55 @@ fn ack_text(
     control_id: &str,
     now: &str,
 ) -> String {
-    let empty = InboundHeader {
-        delims: Delimiters::STANDARD,
-        charset: Charset::Utf8,
-        sending_application: String::new(),
-        sending_facility: String::new(),
-        receiving_application: String::new(),
-        receiving_facility: String::new(),
-        trigger_event: String::new(),
-        control_id: String::new(),
-        processing_id: String::new(),
-        version: String::new(),
-        charset_label: String::new(),
-    };
-    let h = header.unwrap_or(&empty);
+    let h = header.unwrap_or(&NO_HEADER);
     let d = &h.delims;
     let f = d.field;
     let c = d.component;
-    let or = |v: &str, default: &'static str| {
-        if v.is_empty() {
-            default.to_string()
-        } else {
-            v.to_string()
-        }
-    };
-    let mut msh = vec![
-        format!("MSH{f}{}", d.encoding_characters()),
-        h.receiving_application.clone(),
-        h.receiving_facility.clone(),
-        h.sending_application.clone(),
-        h.sending_facility.clone(),
-        now.to_string(),
-        String::new(),
-        format!("ACK{c}{}{c}ACK", h.trigger_event),
-        control_id.to_string(),
-        or(&h.processing_id, "P"),
-        or(&h.version, "2.5"),
-    ];
-    if !h.charset_label.is_empty() {
-        msh.extend(std::iter::repeat_n(String::new(), 5));
-        msh.push(h.charset_label.clone());
+    fn or<'a>(v: &'a str, default: &'static str) -> &'a str {
+        if v.is_empty() { default } else { v }
     }
-    let mut out = msh.join(&f.to_string());
+    let mut out = String::with_capacity(160);
+    // MSH: sender and receiver swapped, a new control id, the inbound MSH-11, -12 and -18.
+    out.push_str("MSH");
+    out.push(f);
+    out.push_str(&d.encoding_characters());
+    for v in [
+        h.receiving_application.as_str(),
+        &h.receiving_facility,
+        &h.sending_application,
+        &h.sending_facility,
+        now,
+        "",
+    ] {
+        out.push(f);
+        out.push_str(v);
+    }
+    out.push(f);
+    out.push_str("ACK");
+    out.push(c);
+    out.push_str(&h.trigger_event);
+    out.push(c);
+    out.push_str("ACK");
+    for v in [control_id, or(&h.processing_id, "P"), or(&h.version, "2.5")] {
+        out.push(f);
+        out.push_str(v);
+    }
+    if !h.charset_label.is_empty() {
+        // MSH-13 to MSH-17 empty.
+        for _ in 0..6 {
+            out.push(f);
+        }
+        out.push_str(&h.charset_label);
+    }
     out.push('\r');
-    out.push_str(&format!("MSA{f}{}{f}{}", code.as_str(), h.control_id));
+    out.push_str("MSA");
+    out.push(f);
+    out.push_str(code.as_str());
+    out.push(f);
+    out.push_str(&h.control_id);
     if let Some(e) = err {
-        out.push_str(&format!("{f}{}", escape_text(e.summary, d)));
+        out.push(f);
+        out.push_str(&escape_text(e.summary, d));
         out.push('\r');
         let location = e.location.as_deref().map(|l| erl(l, d)).unwrap_or_default();
         out.push_str(&format!(
@@ -442,9 +509,9 @@ fn ack_text(
 }
 
 /// Encodes the ACK text; characters the charset lacks become `?`.
-fn encode(text: &str, charset: Charset) -> Vec<u8> {
+fn encode(text: String, charset: Charset) -> Vec<u8> {
     match charset {
-        Charset::Utf8 => text.as_bytes().to_vec(),
+        Charset::Utf8 => text.into_bytes(),
         Charset::Ascii => text
             .chars()
             .map(|ch| if ch.is_ascii() { ch as u8 } else { b'?' })
@@ -614,5 +681,26 @@ mod tests {
         let b = next_control_id();
         assert_ne!(a, b);
         assert!(a.len() <= 20, "{a}");
+        // The start time in ms (13 digits until 2286), then the counter on 7 digits.
+        assert!(a.bytes().all(|b| b.is_ascii_digit()), "{a}");
+        assert_eq!(a[..13], b[..13]);
+        let (n, m): (u64, u64) = (a[13..].parse().unwrap(), b[13..].parse().unwrap());
+        assert!(m > n, "{a} {b}");
+        assert_eq!(a.len(), 20, "{a}");
+    }
+
+    #[test]
+    fn msh_7_is_utc_to_the_second() {
+        assert_eq!(&hl7_digits(0), b"19700101000000");
+        assert_eq!(&hl7_digits(1_709_210_096), b"20240229123456");
+        // The same second as humantime's, unless the clock ticked in between: then again.
+        let same = (0..3).any(|_| {
+            let mut now = String::new();
+            push_hl7_now(&mut now);
+            let expected = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            let expected: String = expected.chars().filter(char::is_ascii_digit).collect();
+            now == format!("{expected}+0000")
+        });
+        assert!(same);
     }
 }

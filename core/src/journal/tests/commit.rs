@@ -403,9 +403,25 @@ async fn a_busy_transaction_waits_for_more_writes_and_a_lone_one_does_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_write_that_fails_fails_alone_in_the_waiting_transaction() {
+    late_write_fails_alone(false, "rejected by test").await;
+}
+
+/// The same when the refusal is a constraint, which rolls back the whole optimistic
+/// transaction (the message insert is `OR ROLLBACK` there): the writer starts over with
+/// savepoints and only the refused write fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_write_that_fails_a_constraint_fails_alone_in_the_waiting_transaction() {
+    late_write_fails_alone(true, "CHECK constraint failed").await;
+}
+
+async fn late_write_fails_alone(by_constraint: bool, error: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (j, wait) = open_with_long_wait(&dir);
-    refuse_source_bad(&j).await;
+    if by_constraint {
+        refuse_source_bad_by_constraint(&j).await;
+    } else {
+        refuse_source_bad(&j).await;
+    }
     let send = |name: String, bad: bool| {
         let j = j.clone();
         tokio::spawn(async move {
@@ -428,7 +444,7 @@ async fn a_late_write_that_fails_fails_alone_in_the_waiting_transaction() {
         match t.await.unwrap() {
             Err(e) => {
                 assert_eq!(i, 2, "{e}");
-                assert!(e.to_string().contains("rejected by test"), "{e}");
+                assert!(e.to_string().contains(error), "{e}");
             }
             Ok(r) => {
                 assert_ne!(i, 2);

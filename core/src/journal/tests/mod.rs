@@ -121,6 +121,19 @@ async fn refuse_source_bad(j: &Journal) {
     .unwrap();
 }
 
+/// Like [`refuse_source_bad`], but through a CHECK constraint rather than `RAISE(ABORT)`: the
+/// statement's conflict resolution then applies (`OR ROLLBACK` in the writer's optimistic
+/// pass, which undoes the whole transaction). The error reads "CHECK constraint failed".
+async fn refuse_source_bad_by_constraint(j: &Journal) {
+    j.exec_on_writer(
+        "CREATE TEMP TABLE refused (x INTEGER CHECK (x < 0));
+         CREATE TEMP TRIGGER reject_bad BEFORE INSERT ON messages WHEN NEW.source = 'bad'
+         BEGIN INSERT INTO refused VALUES (1); END;",
+    )
+    .await
+    .unwrap();
+}
+
 fn ids(items: &[OutboxItem]) -> Vec<String> {
     items.iter().map(|i| i.record_id.clone()).collect()
 }

@@ -212,7 +212,7 @@ fn run_batch(conn: &Connection, batch_in: &mut Batch, wait: Wait<'_>, counters: 
     counters.largest_batch.fetch_max(n, Ordering::Relaxed);
     let ops = || batch.iter().map(|(op, _)| op);
     let outcome = match outcome {
-        Ok(None) => exec(conn, "ROLLBACK")
+        Ok(None) => rollback_open(conn)
             .and_then(|()| exec(conn, "BEGIN IMMEDIATE"))
             .map_err(ctx("restarting a transaction"))
             .and_then(|()| {
@@ -270,7 +270,7 @@ fn run_ops<'a>(
             exec(conn, "SAVEPOINT request").map_err(ctx("starting a savepoint"))?;
         }
         op_deltas.clear();
-        match apply(conn, op, now, &mut op_deltas) {
+        match apply(conn, op, now, savepoints, &mut op_deltas) {
             Ok(done) => {
                 if savepoints {
                     exec(conn, "RELEASE request").map_err(ctx("releasing a savepoint"))?;
@@ -278,10 +278,12 @@ fn run_ops<'a>(
                 deltas.append(&mut op_deltas);
                 results.push(Ok(done));
             }
+            // Optimistic: the caller starts over with savepoints, whether SQLite rolled the
+            // transaction back (an `OR ROLLBACK` statement, disk full, I/O error) or not.
+            Err(_) if !savepoints => return Ok(None),
             // SQLite rolled the whole transaction back (disk full, I/O error): every request
             // of the batch is lost, not only this one.
             Err(e) if conn.is_autocommit() => return Err(e),
-            Err(_) if !savepoints => return Ok(None),
             Err(e) => {
                 exec(conn, "ROLLBACK TO request")
                     .and_then(|()| exec(conn, "RELEASE request"))
@@ -308,13 +310,28 @@ fn abort(
     fail_all(batch, e)
 }
 
+/// Rolls the open transaction back, unless SQLite already did.
+fn rollback_open(conn: &Connection) -> rusqlite::Result<()> {
+    if conn.is_autocommit() {
+        Ok(())
+    } else {
+        exec(conn, "ROLLBACK")
+    }
+}
+
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn apply(conn: &Connection, op: &Op, now: i64, deltas: &mut Deltas) -> Result<Done, JournalError> {
+fn apply(
+    conn: &Connection,
+    op: &Op,
+    now: i64,
+    savepoints: bool,
+    deltas: &mut Deltas,
+) -> Result<Done, JournalError> {
     match op {
-        Op::Commit(m) => commit_message(conn, m, now, deltas).map(Done::Receipt),
+        Op::Commit(m) => commit_message(conn, m, now, savepoints, deltas).map(Done::Receipt),
         Op::ResolveHeld(r) => resolve_held(conn, r, now, deltas).map(Done::Resolved),
         Op::MarkDelivered { ids, now_ms } => {
             for &id in ids {
