@@ -76,20 +76,27 @@ fn columns(outcome: &PreparedOutcome) -> Columns<'_> {
     }
 }
 
+/// The message insert, after its verb.
+macro_rules! insert_message {
+    ($verb:literal) => {
+        concat!(
+            $verb,
+            " INTO messages (source, content_type, received_at, stored_at, peer, outcome,
+                 status, error, plugin, plugin_version, source_message_id, message_type,
+                 rules_version, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        )
+    };
+}
+
 /// The message row. `OR ROLLBACK` in the optimistic pass, where a failing request restarts
 /// the whole transaction anyway: the insert then needs no statement journal, which the
 /// status-count trigger would otherwise make SQLite keep, copying every page the insert
 /// touches (section 22 of docs/benchmarks.md). With savepoints, a failure aborts the statement
 /// alone.
 const INSERT_MESSAGE: [&str; 2] = [
-    "INSERT OR ROLLBACK INTO messages (source, content_type, received_at, stored_at, peer,
-         outcome, status, error, plugin, plugin_version, source_message_id, message_type,
-         rules_version, payload)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    "INSERT INTO messages (source, content_type, received_at, stored_at, peer,
-         outcome, status, error, plugin, plugin_version, source_message_id, message_type,
-         rules_version, payload)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    insert_message!("INSERT OR ROLLBACK"),
+    insert_message!("INSERT"),
 ];
 
 /// Stores a message and its outcome. `savepoints`: the request runs in its own savepoint
