@@ -349,14 +349,8 @@ fn escape_text(text: &str, delims: &Delimiters) -> String {
     }
 }
 
-/// A new ACK control id (MSH-10): unique within the process and across restarts.
-pub fn next_control_id() -> String {
-    let mut out = String::with_capacity(24);
-    push_control_id(&mut out);
-    out
-}
-
-/// Appends a new control id: the process start time in ms, then a counter of 7 digits or more.
+/// Appends a new ACK control id (MSH-10), unique within the process and across restarts: the
+/// process start time in ms, then a counter of 7 digits or more.
 fn push_control_id(out: &mut String) {
     static START_MS: LazyLock<String> = LazyLock::new(|| {
         let ms = SystemTime::now()
@@ -677,8 +671,12 @@ mod tests {
 
     #[test]
     fn control_ids_are_unique() {
-        let a = next_control_id();
-        let b = next_control_id();
+        let next = || {
+            let mut id = String::new();
+            push_control_id(&mut id);
+            id
+        };
+        let (a, b) = (next(), next());
         assert_ne!(a, b);
         assert!(a.len() <= 20, "{a}");
         // The start time in ms (13 digits until 2286), then the counter on 7 digits.
