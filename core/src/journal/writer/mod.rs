@@ -302,9 +302,7 @@ fn abort(
     e: JournalError,
     fail_all: impl Fn(&mut Vec<(Op, Reply<Done>)>, JournalError),
 ) {
-    if !conn.is_autocommit()
-        && let Err(e2) = exec(conn, "ROLLBACK")
-    {
+    if let Err(e2) = rollback_open(conn) {
         tracing::error!(error = %e2, "journal rollback failed");
     }
     fail_all(batch, e)
