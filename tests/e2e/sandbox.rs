@@ -123,7 +123,13 @@ async fn a_looping_call_does_not_hold_its_worker() {
 
 #[test]
 fn memory_bomb_is_stopped_by_the_memory_cap() {
-    let (err, _) = contained("memory", limits());
+    // A time cap far above what filling 64 MiB takes: on a loaded machine the 300 ms of
+    // `limits()` ran out first (a CI run of 2026-12-07 reported "time limit exceeded").
+    let limits = PluginLimits {
+        timeout_ms: 10_000,
+        ..limits()
+    };
+    let (err, _) = contained("memory", limits);
     assert!(
         matches!(
             err,
